@@ -1,0 +1,221 @@
+//! Detection rate (eq. (3) of the flow-correlation paper, §6.5 of PACOM's):
+//! the fraction of trials in which the attacker's guess is the true output
+//! link, with an exact binomial interval so a test can say "within chance".
+
+use rand::Rng;
+
+use super::error::{probability, AnalysisError};
+
+/// Which end of an attack's score means "more correlated".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closer {
+    /// Mutual information: the largest score wins.
+    Higher,
+    /// Eq. (10) distance: the smallest score wins.
+    Lower,
+}
+
+/// The attacker's guess among candidate scores. Ties (and an all-NaN list)
+/// are broken uniformly at random so that a constant score is exactly chance
+/// instead of always naming the first candidate. NaN never wins otherwise.
+/// Returns `None` for no candidates.
+pub fn guess<R: Rng + ?Sized>(scores: &[f64], closer: Closer, rng: &mut R) -> Option<usize> {
+    let key = |s: f64| match (s.is_nan(), closer) {
+        (true, _) => f64::NEG_INFINITY,
+        (false, Closer::Higher) => s,
+        (false, Closer::Lower) => -s,
+    };
+    let best = scores
+        .iter()
+        .map(|&s| key(s))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let tied: Vec<usize> = (0..scores.len())
+        .filter(|&i| key(scores[i]) == best)
+        .collect();
+    if tied.is_empty() {
+        return None;
+    }
+    Some(tied[rng.gen_range(0..tied.len())])
+}
+
+/// Tally of correct guesses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DetectionRate {
+    pub hits: u64,
+    pub trials: u64,
+}
+
+impl DetectionRate {
+    /// Records one trial.
+    pub fn record(&mut self, correct: bool) {
+        self.trials += 1;
+        self.hits += u64::from(correct);
+    }
+
+    /// Hits / trials (0 before any trial).
+    pub fn rate(&self) -> f64 {
+        if self.trials == 0 {
+            0.0
+        } else {
+            self.hits as f64 / self.trials as f64
+        }
+    }
+
+    /// Exact (Clopper–Pearson) two-sided interval of confidence `confidence`.
+    pub fn clopper_pearson(&self, confidence: f64) -> Result<(f64, f64), AnalysisError> {
+        clopper_pearson(self.hits, self.trials, confidence)
+    }
+
+    /// Whether the exact `confidence` interval contains `p`, e.g. chance 1/k.
+    pub fn consistent_with(&self, p: f64, confidence: f64) -> Result<bool, AnalysisError> {
+        let (lo, hi) = self.clopper_pearson(confidence)?;
+        Ok(lo <= p && p <= hi)
+    }
+}
+
+/// ln(n!) for every n up to `n`, by summing logs: exact enough for trials in
+/// the thousands, and std has no stable log-gamma.
+fn ln_factorials(n: u64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n as usize + 1);
+    let mut acc = 0.0;
+    out.push(0.0);
+    for i in 1..=n {
+        acc += (i as f64).ln();
+        out.push(acc);
+    }
+    out
+}
+
+/// P(X <= k) for X ~ Bin(n, p), summed in log space so it cannot underflow.
+fn binomial_cdf(k: u64, n: u64, p: f64, lnf: &[f64]) -> f64 {
+    if p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return if k >= n { 1.0 } else { 0.0 };
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let terms: Vec<f64> = (0..=k.min(n))
+        .map(|i| {
+            let (i_, n_) = (i as usize, n as usize);
+            lnf[n_] - lnf[i_] - lnf[n_ - i_] + i as f64 * lp + (n - i) as f64 * lq
+        })
+        .collect();
+    let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln())
+        .exp()
+        .min(1.0)
+}
+
+/// Bisection for the p in [0, 1] where the decreasing function `f` crosses
+/// `target`.
+fn solve_decreasing(f: impl Fn(f64) -> f64, target: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Exact binomial interval for `hits` successes in `trials`.
+pub fn clopper_pearson(
+    hits: u64,
+    trials: u64,
+    confidence: f64,
+) -> Result<(f64, f64), AnalysisError> {
+    probability("confidence", confidence)?;
+    if trials == 0 || hits > trials {
+        return Err(AnalysisError::BadCounts { hits, trials });
+    }
+    let alpha = 1.0 - confidence;
+    let lnf = ln_factorials(trials);
+    // Lower: P(X >= hits | p) = alpha/2, i.e. P(X <= hits-1 | p) = 1 - alpha/2.
+    let lower = if hits == 0 {
+        0.0
+    } else {
+        solve_decreasing(
+            |p| binomial_cdf(hits - 1, trials, p, &lnf),
+            1.0 - alpha / 2.0,
+        )
+    };
+    // Upper: P(X <= hits | p) = alpha/2.
+    let upper = if hits == trials {
+        1.0
+    } else {
+        solve_decreasing(|p| binomial_cdf(hits, trials, p, &lnf), alpha / 2.0)
+    };
+    Ok((lower, upper))
+}
+
+/// Wilson score interval with normal quantile `z` (2.5758 for 99 %).
+pub fn wilson(hits: u64, trials: u64, z: f64) -> Result<(f64, f64), AnalysisError> {
+    if trials == 0 || hits > trials {
+        return Err(AnalysisError::BadCounts { hits, trials });
+    }
+    let n = trials as f64;
+    let p = hits as f64 / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    Ok(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn guess_picks_the_extreme_and_breaks_ties_fairly() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        assert_eq!(guess(&[0.1, 0.9, 0.3], Closer::Higher, &mut rng), Some(1));
+        assert_eq!(guess(&[0.1, 0.9, 0.3], Closer::Lower, &mut rng), Some(0));
+        assert_eq!(guess(&[f64::NAN, 0.2], Closer::Lower, &mut rng), Some(1));
+        assert_eq!(guess(&[], Closer::Lower, &mut rng), None);
+        let mut counts = [0u32; 3];
+        for _ in 0..3000 {
+            counts[guess(&[1.0, 1.0, 1.0], Closer::Higher, &mut rng).unwrap()] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn clopper_pearson_matches_known_values() {
+        // R: binom.test(7, 20, conf.level = 0.95)$conf.int = 0.1539092 0.5921885
+        let (lo, hi) = clopper_pearson(7, 20, 0.95).unwrap();
+        assert!(
+            (lo - 0.1539092).abs() < 1e-6 && (hi - 0.5921885).abs() < 1e-6,
+            "{lo} {hi}"
+        );
+        // All successes: lower bound = (alpha/2)^(1/n).
+        let (lo, hi) = clopper_pearson(10, 10, 0.99).unwrap();
+        assert!((lo - 0.005f64.powf(0.1)).abs() < 1e-9 && hi == 1.0);
+        assert!(clopper_pearson(3, 2, 0.99).is_err());
+    }
+
+    #[test]
+    fn wilson_and_exact_agree_roughly_and_judge_chance() {
+        let (wl, wh) = wilson(100, 300, 2.5758).unwrap();
+        let (cl, ch) = clopper_pearson(100, 300, 0.99).unwrap();
+        assert!((wl - cl).abs() < 0.01 && (wh - ch).abs() < 0.01);
+        let chance = DetectionRate {
+            hits: 100,
+            trials: 300,
+        };
+        assert!(chance.consistent_with(1.0 / 3.0, 0.99).unwrap());
+        let attack = DetectionRate {
+            hits: 280,
+            trials: 300,
+        };
+        assert!(!attack.consistent_with(1.0 / 3.0, 0.99).unwrap());
+    }
+}

@@ -1,0 +1,71 @@
+//! Tunables of a node's circuit and session layers.
+
+use std::time::Duration;
+
+/// Configuration of a [`super::Node`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// TTL put in our handshake requests; larger incoming TTLs are clamped.
+    pub ttl: u8,
+    /// Probability of forwarding a handshake to one random neighbour instead
+    /// of all (controlled random walk, paper extension 2). With `p0 > 0` the
+    /// source itself also sends to one random neighbour.
+    pub walk_p0: f64,
+    /// Circuits kept per session (extension 1): the target answers the first
+    /// `k` copies from distinct neighbours.
+    pub circuits_per_peer: usize,
+    /// How long the source waits for a first response before retrying.
+    pub handshake_timeout: Duration,
+    /// Fresh handshakes after a time-out before the session fails.
+    pub handshake_retries: u32,
+    /// Accepted distance between a handshake's `time` and ours.
+    pub time_window: Duration,
+    /// UNIX seconds at `now == 0`: the handshake `time` is this plus `now`.
+    pub unix_time_at_origin: u64,
+    /// `t` of the paper: unsuccessful relay records older than this go.
+    pub record_timeout: Duration,
+    /// Established relay records unused this long are forgotten.
+    pub record_idle: Duration,
+    /// Handshakes a neighbour may make us process per second, and burst.
+    pub flood_rate: f64,
+    pub flood_burst: f64,
+    /// A circuit that owes us a reply this long is declared dead.
+    pub silence_timeout: Duration,
+    /// Quiet circuits of an active session are probed this often.
+    pub keepalive: Duration,
+    /// A session with no traffic this long stops probing its circuits.
+    pub idle_timeout: Duration,
+    /// Largest data bytes in one frame (the payload of one data cell).
+    pub max_fragment: usize,
+    /// Most unacknowledged frames in flight per session.
+    pub max_in_flight: usize,
+    /// Largest incoming message we reassemble.
+    pub max_message_len: u64,
+    /// Initial per-stream receive window, in bytes.
+    pub stream_window: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ttl: 12,
+            walk_p0: 0.0,
+            circuits_per_peer: 2,
+            handshake_timeout: Duration::from_secs(10),
+            handshake_retries: 3,
+            time_window: Duration::from_secs(120),
+            unix_time_at_origin: 1_700_000_000,
+            record_timeout: Duration::from_secs(30),
+            record_idle: Duration::from_secs(600),
+            flood_rate: 20.0,
+            flood_burst: 40.0,
+            silence_timeout: Duration::from_secs(20),
+            keepalive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_fragment: 16 * 1024,
+            max_in_flight: 64,
+            max_message_len: 256 * 1024 * 1024,
+            stream_window: 256 * 1024,
+        }
+    }
+}

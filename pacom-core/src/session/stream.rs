@@ -1,0 +1,99 @@
+//! Per-stream flow control and half-close state.
+
+use std::collections::VecDeque;
+
+/// One bidirectional byte stream. The peer may send up to `peer_max`; we
+/// advertise `recv_max` and widen it as the application consumes data.
+pub struct Stream {
+    pub send_buf: VecDeque<u8>,
+    pub sent: u64,
+    pub peer_max: u64,
+    pub fin_requested: bool,
+    pub fin_sent: bool,
+    pub peer_fin: bool,
+    received: u64,
+    consumed: u64,
+    recv_max: u64,
+    window: u64,
+    /// Bytes the peer sent beyond our window (a protocol violation).
+    pub overruns: u64,
+}
+
+impl Stream {
+    pub fn new(window: u64) -> Self {
+        Stream {
+            send_buf: VecDeque::new(),
+            sent: 0,
+            peer_max: window,
+            fin_requested: false,
+            fin_sent: false,
+            peer_fin: false,
+            received: 0,
+            consumed: 0,
+            recv_max: window,
+            window,
+            overruns: 0,
+        }
+    }
+
+    /// Up to `max` bytes the peer's window allows us to send now.
+    pub fn take_sendable(&mut self, max: usize) -> Option<Vec<u8>> {
+        let credit = self.peer_max.saturating_sub(self.sent);
+        let n = (credit.min(max as u64) as usize).min(self.send_buf.len());
+        if n == 0 {
+            return None;
+        }
+        self.sent += n as u64;
+        Some(self.send_buf.drain(..n).collect())
+    }
+
+    /// Accounts received bytes; false if they overran our window.
+    pub fn on_data(&mut self, n: usize) -> bool {
+        self.received += n as u64;
+        if self.received > self.recv_max {
+            self.overruns += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Returns a new window edge to advertise once half the window is used.
+    pub fn consume(&mut self, n: usize) -> Option<u64> {
+        self.consumed += n as u64;
+        if self.consumed + self.window - self.recv_max >= self.window / 2 {
+            self.recv_max = self.consumed + self.window;
+            Some(self.recv_max)
+        } else {
+            None
+        }
+    }
+
+    #[cfg(test)]
+    pub fn bytes_unsent(&self) -> usize {
+        self.send_buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_limits_and_reopens() {
+        let mut s = Stream::new(100);
+        s.send_buf.extend(vec![0u8; 250]);
+        assert_eq!(s.take_sendable(60).map(|v| v.len()), Some(60));
+        assert_eq!(s.take_sendable(60).map(|v| v.len()), Some(40));
+        assert_eq!(s.take_sendable(60), None);
+        s.peer_max = 200;
+        assert_eq!(s.take_sendable(500).map(|v| v.len()), Some(100));
+        assert_eq!(s.bytes_unsent(), 50);
+
+        let mut r = Stream::new(100);
+        assert!(r.on_data(80));
+        assert_eq!(r.consume(30), None);
+        assert_eq!(r.consume(30), Some(160));
+        assert!(r.on_data(80));
+        assert!(!r.on_data(1));
+    }
+}
