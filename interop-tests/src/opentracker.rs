@@ -110,6 +110,12 @@ fn wait_listening(child: &mut Child, addr: SocketAddr, timeout: Duration) -> Res
             bail!("opentracker exited: {status}");
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Someone listens; make sure it is ours and not a process that
+            // held the port first (ours would then exit on its bind error).
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(status) = child.try_wait()? {
+                bail!("opentracker exited: {status}");
+            }
             return Ok(());
         }
         if start.elapsed() > timeout {

@@ -9,6 +9,8 @@ pub mod discovery;
 pub mod engine;
 /// A per-torrent hook that may claim peers after the handshake.
 pub mod hook;
+/// The PACOM node runtime: swarms, links, neighbour pipes.
+pub mod node;
 /// Per-peer HAVE observation.
 pub mod observe;
 mod peer;
