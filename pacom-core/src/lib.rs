@@ -21,5 +21,6 @@ pub mod session;
 pub mod sim;
 pub mod socks;
 pub mod stats;
+pub mod swarm_profile;
 pub mod tag;
 pub mod topology;
