@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
@@ -115,6 +115,17 @@ impl SwarmNode {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.spec.port))
+    }
+
+    /// Makes the node dial `peers` now.
+    pub async fn connect(&mut self, peers: &[SocketAddr]) -> Result<()> {
+        let list: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+        let stdin = self.stdin.as_mut().context("node stdin closed")?;
+        stdin
+            .write_all(format!("connect {}\n", list.join(",")).as_bytes())
+            .await?;
+        stdin.flush().await?;
+        Ok(())
     }
 
     /// Asks the node to leave its swarm and waits for it to exit.

@@ -45,8 +45,10 @@ struct Swarm {
 }
 
 impl Swarm {
-    /// Starts `n` nodes one after the other; node i dials nodes 0..i, so the
-    /// swarm is a full mesh with one connection per pair.
+    /// Starts `n` nodes, waits until each has joined, then has node i dial
+    /// nodes 0..i, so the swarm is a full mesh with one connection per pair
+    /// and every link starts at about the same time (a late joiner would find
+    /// the others holding most blocks already, and little to pull from it).
     async fn full_mesh(plan: &Plan, n: usize) -> Result<Swarm> {
         let (tx, events) = mpsc::unbounded_channel();
         let mut swarm = Swarm {
@@ -59,7 +61,7 @@ impl Swarm {
                 seed_hex: plan.seed_hex.clone(),
                 file_size: plan.file_size,
                 port: free_port()?,
-                peers: swarm.nodes.iter().map(SwarmNode::addr).collect(),
+                peers: Vec::new(),
                 mib: plan.mib,
                 mode: plan.mode,
                 rate: plan.rate,
@@ -69,12 +71,19 @@ impl Swarm {
             swarm
                 .nodes
                 .push(SwarmNode::spawn(node_bin(), i, spec, tx.clone())?);
-            // Later nodes dial this one: wait until it listens.
-            let seen = collect_until(&mut swarm.events, Duration::from_secs(60), |e| {
-                e.node == i && e.kind() == "joined"
-            })
-            .await?;
-            swarm.log.extend(seen);
+        }
+        let mut joined = vec![false; n];
+        let seen = collect_until(&mut swarm.events, Duration::from_secs(90), |e| {
+            if e.kind() == "joined" {
+                joined[e.node] = true;
+            }
+            joined.iter().all(|j| *j)
+        })
+        .await?;
+        swarm.log.extend(seen);
+        let addrs: Vec<_> = swarm.nodes.iter().map(SwarmNode::addr).collect();
+        for (i, node) in swarm.nodes.iter_mut().enumerate() {
+            node.connect(&addrs[..i]).await?;
         }
         Ok(swarm)
     }
@@ -184,11 +193,11 @@ async fn two_processes_move_50_mib_each_way() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_processes_full_mesh_private_mode() -> Result<()> {
     let started = Instant::now();
-    // 20 directed links of 6 MiB; a link can carry ~12% of the file.
+    // 20 directed links of 10 MiB; a link can carry ~12% of the file (24 MiB).
     let plan = Plan {
         seed_hex: seed_hex(0x55),
-        file_size: 128 * MIB,
-        mib: 6.0,
+        file_size: 192 * MIB,
+        mib: 10.0,
         mode: "private",
         rate: None,
     };
@@ -196,7 +205,7 @@ async fn five_processes_full_mesh_private_mode() -> Result<()> {
     swarm.wait_done(Duration::from_secs(150)).await?;
     swarm.check_streams(&plan)?;
     println!(
-        "5 nodes, 20 links of 6 MiB: done after {:.1} s",
+        "5 nodes, 20 links of 10 MiB: done after {:.1} s",
         started.elapsed().as_secs_f64()
     );
     swarm.stop().await

@@ -2,7 +2,9 @@
 //! a deterministic byte stream to every neighbour over its link, checks
 //! every stream it receives byte for byte, and prints one JSON line per
 //! event on stdout. It runs until stdin closes (its neighbours may still be
-//! pulling frames from it after its own streams are checked).
+//! pulling frames from it after its own streams are checked); a line
+//! `connect ADDR,ADDR` on stdin dials more peers, so a test can start every
+//! node first and then connect them all at once.
 //!
 //! ```text
 //! pacom-swarm-node --seed HEX32 --size BYTES --port PORT [--peers A:P,B:Q]
@@ -29,7 +31,7 @@ use pacom_core::link::Mode;
 use pacom_core::pacom_file::{CoverKind, PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const MIB: u64 = 1 << 20;
 const HEADER_LEN: usize = 10;
@@ -64,13 +66,7 @@ fn parse_args() -> Result<Args> {
     let seed: [u8; 32] = hex::decode(seed_hex)?
         .try_into()
         .map_err(|_| anyhow!("--seed must be 32 bytes of hex"))?;
-    let peers = match get("peers") {
-        Some(p) if !p.is_empty() => p
-            .split(',')
-            .map(|a| a.parse().with_context(|| format!("bad peer address {a}")))
-            .collect::<Result<Vec<_>>>()?,
-        _ => Vec::new(),
-    };
+    let peers = parse_peers(get("peers").unwrap_or_default())?;
     let mode = match get("mode").unwrap_or("public") {
         "public" => Mode::Public,
         "private" => Mode::Private,
@@ -91,6 +87,14 @@ fn parse_args() -> Result<Args> {
         initial: get("initial").unwrap_or("0.5").parse()?,
         expect: get("expect").unwrap_or("1").parse()?,
     })
+}
+
+/// `A:P,B:Q` (empty: none).
+fn parse_peers(list: &str) -> Result<Vec<SocketAddr>> {
+    list.split(',')
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse().with_context(|| format!("bad peer address {a}")))
+        .collect()
 }
 
 fn emit(v: Value) {
@@ -217,10 +221,14 @@ async fn main() -> Result<()> {
         "secs": started.elapsed().as_secs_f64(),
     }));
 
-    let mut stdin_closed = tokio::spawn(async {
-        let mut buf = [0u8; 64];
-        let mut stdin = tokio::io::stdin();
-        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    let (line_tx, mut stdin_lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
     });
     let mut incoming: HashMap<NeighbourId, Incoming> = HashMap::new();
     let mut complete = 0usize;
@@ -229,7 +237,13 @@ async fn main() -> Result<()> {
     loop {
         let ev = tokio::select! {
             ev = events.recv() => ev,
-            _ = &mut stdin_closed => break,
+            line = stdin_lines.recv() => {
+                let Some(line) = line else { break };
+                let peers = parse_peers(line.trim().strip_prefix("connect").unwrap_or_default().trim())?;
+                emit(json!({"event": "connecting", "peers": peers.len()}));
+                swarm.handle().add_peers(peers);
+                continue;
+            }
             _ = tick.tick() => {
                 let p = swarm.progress();
                 let rx: Vec<Value> = incoming.iter().map(|(n, i)| json!({
