@@ -10,6 +10,7 @@ use pacom_core::link::{LinkConfig, Mode};
 use pacom_core::pacom_file::PacomFile;
 use pacom_core::schedule::{Geometry, PacerConfig, Progress, RequestPacer, UploadPacer};
 use pacom_core::stats::WireEvent;
+use pacom_core::swarm_profile::SwarmProfile;
 use pacom_core::tag::{is_pacom_peer, make_peer_id, PREFIX_LEN};
 use rand::rngs::OsRng;
 use rand::seq::index::sample;
@@ -89,6 +90,18 @@ impl SwarmConfig {
             peer_sources: Vec::new(),
             observer: None,
             timing: LinkTiming::default(),
+        }
+    }
+
+    /// A swarm in `profile`'s mode: its group key, link mode and carrier
+    /// (the steganographic one, keyed for this swarm, in private mode).
+    pub fn with_profile(file: Arc<PacomFile>, profile: &SwarmProfile) -> Self {
+        let carrier = profile.carrier(&file.info_hash);
+        Self {
+            group_key: profile.group_key,
+            mode: profile.mode,
+            carrier,
+            ..Self::public(file)
         }
     }
 }
