@@ -28,9 +28,10 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn new(root: Option<PathBuf>) -> DataDir {
-        DataDir {
-            root: root.unwrap_or_else(default_data_dir),
-        }
+        let root = root.unwrap_or_else(default_data_dir);
+        // Paths written into the config must not depend on the working directory.
+        let root = std::path::absolute(&root).unwrap_or(root);
+        DataDir { root }
     }
 
     pub fn config(&self) -> PathBuf {

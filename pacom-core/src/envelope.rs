@@ -11,7 +11,7 @@
 use md5::{Digest as _, Md5};
 use rand::{CryptoRng, RngCore};
 use rsa::Pkcs1v15Sign;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use crate::identity::{Contact, Fingerprint, Identity};
 
