@@ -31,6 +31,8 @@ fn swarm(file: &Arc<PacomFile>, peers: Vec<std::net::SocketAddr>) -> SwarmConfig
         initial_fraction: 0.5,
         initial_peers: peers,
         peer_sources: Vec::new(),
+        observer: None,
+        timing: pacom_bt::node::LinkTiming::default(),
     }
 }
 

@@ -114,6 +114,8 @@ pub fn swarm_config(
         initial_fraction,
         initial_peers: peers,
         peer_sources: Vec::new(),
+        observer: None,
+        timing: pacom_bt::node::LinkTiming::default(),
     }
 }
 

@@ -17,8 +17,11 @@ pub async fn snapshot(d: &Daemon) -> Value {
         .map(|s| {
             json!({
                 "info_hash": s.info_hash.to_hex(),
-                "pieces_have": s.stats.pieces_have,
-                "pieces_total": s.stats.pieces_total,
+                "pieces_have": s.progress.pieces_had,
+                "pieces_total": s.progress.pieces_total,
+                "blocks_had": s.progress.blocks_had,
+                "blocks_total": s.progress.blocks_total,
+                "links": s.progress.links,
                 "complete": s.stats.complete,
                 "peers_connected": s.stats.peers_connected,
                 "peers": s.peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
@@ -128,10 +131,11 @@ pub fn render(v: &Value) -> String {
     line(format!("PACOM swarms: {}", swarms.len()));
     for s in swarms {
         line(format!(
-            "  {}  pieces {}/{}  peers {}",
+            "  {}  blocks {}/{}  PACOM links {}  other peers {}",
             f(s, "info_hash"),
-            f(s, "pieces_have"),
-            f(s, "pieces_total"),
+            f(s, "blocks_had"),
+            f(s, "blocks_total"),
+            f(s, "links"),
             f(s, "peers_connected")
         ));
     }

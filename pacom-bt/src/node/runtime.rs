@@ -8,7 +8,7 @@ use pacom_core::session::Config;
 use tokio::task::JoinHandle;
 
 use super::driver::spawn_driver;
-use super::{Links, NodeHandle, PacomSwarm, SwarmConfig, SwarmError};
+use super::{Links, NodeHandle, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress};
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::metainfo::InfoHash;
 use crate::torrent::TorrentStats;
@@ -41,6 +41,8 @@ pub enum NodeStartError {
 pub struct SwarmStatus {
     pub info_hash: InfoHash,
     pub stats: TorrentStats,
+    /// PACOM-side blocks had and live links.
+    pub progress: SwarmProgress,
     pub peers: Vec<SocketAddr>,
 }
 
@@ -99,6 +101,7 @@ impl PacomNode {
             .map(|s| SwarmStatus {
                 info_hash: s.info_hash(),
                 stats: s.handle().stats(),
+                progress: s.progress(),
                 peers: s.handle().peers(),
             })
             .collect()
