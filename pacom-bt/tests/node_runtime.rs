@@ -36,7 +36,11 @@ fn swarm(file: &Arc<PacomFile>, peers: Vec<std::net::SocketAddr>) -> SwarmConfig
     }
 }
 
-async fn start(id: &Identity, file: &Arc<PacomFile>, peers: Vec<std::net::SocketAddr>) -> PacomNode {
+async fn start(
+    id: &Identity,
+    file: &Arc<PacomFile>,
+    peers: Vec<std::net::SocketAddr>,
+) -> PacomNode {
     let circuits = Config {
         handshake_timeout: Duration::from_secs(3),
         handshake_retries: 1,
@@ -93,8 +97,12 @@ async fn handle_sends_messages_and_streams_over_a_two_hop_circuit() {
         .map(|_| Identity::generate(&mut rng, 1024).unwrap())
         .collect();
     let file = Arc::new(
-        PacomFile::generate([7; 32], &CoverKind::Archive, &PacomFileOptions::with_size(128 << 20))
-            .unwrap(),
+        PacomFile::generate(
+            [7; 32],
+            &CoverKind::Archive,
+            &PacomFileOptions::with_size(128 << 20),
+        )
+        .unwrap(),
     );
     let a = start(&ids[0], &file, vec![]).await;
     let b = start(&ids[1], &file, vec![a.local_addr()]).await;
@@ -183,5 +191,8 @@ async fn handle_sends_messages_and_streams_over_a_two_hop_circuit() {
     for n in [a, b, c] {
         n.shutdown().await;
     }
-    assert!(ha.status().await.is_err(), "a stopped driver answers nothing");
+    assert!(
+        ha.status().await.is_err(),
+        "a stopped driver answers nothing"
+    );
 }

@@ -125,10 +125,18 @@ pub struct Overrides {
     #[arg(long, env = "PACOM_GROUP_KEY_FILE")]
     pub group_key_file: Option<PathBuf>,
     /// Popular torrent used as bootstrap cover (repeatable).
-    #[arg(long = "popular-torrent", env = "PACOM_POPULAR_TORRENTS", value_delimiter = ',')]
+    #[arg(
+        long = "popular-torrent",
+        env = "PACOM_POPULAR_TORRENTS",
+        value_delimiter = ','
+    )]
     pub popular_torrents: Vec<String>,
     /// DHT bootstrap node host:port (repeatable).
-    #[arg(long = "dht-bootstrap", env = "PACOM_DHT_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(
+        long = "dht-bootstrap",
+        env = "PACOM_DHT_BOOTSTRAP",
+        value_delimiter = ','
+    )]
     pub dht_bootstrap: Vec<String>,
     /// Blocks per second each PACOM link downloads (0: only the h limit).
     #[arg(long, env = "PACOM_LINK_RATE")]
@@ -259,8 +267,7 @@ impl Config {
             if !(0.0..=1.0).contains(&s.initial_fraction) {
                 bail!("swarm {i}: initial_fraction must be between 0 and 1");
             }
-            if s.seed.is_none() && (s.x.is_none() || s.bootstrap_ip.is_none() || s.date.is_none())
-            {
+            if s.seed.is_none() && (s.x.is_none() || s.bootstrap_ip.is_none() || s.date.is_none()) {
                 bail!("swarm {i}: give either seed or all of x, bootstrap_ip and date");
             }
         }

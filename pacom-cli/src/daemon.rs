@@ -234,7 +234,11 @@ async fn sample_rates(d: Arc<Daemon>) {
 }
 
 /// Sends an outbox entry; reports progress to `tx` when someone waits.
-async fn deliver(d: Arc<Daemon>, entry: outbox::Entry, tx: Option<mpsc::UnboundedSender<Response>>) {
+async fn deliver(
+    d: Arc<Daemon>,
+    entry: outbox::Entry,
+    tx: Option<mpsc::UnboundedSender<Response>>,
+) {
     let total: u64 = entry.packets.iter().map(|p| p.len() as u64).sum();
     let report = |r: Response| {
         if let Some(tx) = &tx {
@@ -276,7 +280,13 @@ async fn deliver(d: Arc<Daemon>, entry: outbox::Entry, tx: Option<mpsc::Unbounde
 }
 
 /// Signs and queues a message; returns the outbox entry and its size.
-fn prepare(d: &Daemon, to: &Contact, text: Option<String>, file: Option<Vec<u8>>, name: String) -> Result<outbox::Entry> {
+fn prepare(
+    d: &Daemon,
+    to: &Contact,
+    text: Option<String>,
+    file: Option<Vec<u8>>,
+    name: String,
+) -> Result<outbox::Entry> {
     let mut rng = rand::rngs::OsRng;
     let now = unix_now();
     let packets = match (text, file) {
@@ -324,7 +334,13 @@ async fn client(d: Arc<Daemon>, s: UnixStream) {
     let req: Request = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {
-            let _ = write(&mut wr, &Response::Error { message: format!("bad request: {e}") }).await;
+            let _ = write(
+                &mut wr,
+                &Response::Error {
+                    message: format!("bad request: {e}"),
+                },
+            )
+            .await;
             return;
         }
     };
@@ -333,7 +349,12 @@ async fn client(d: Arc<Daemon>, s: UnixStream) {
             let st = status::snapshot(&d).await;
             let _ = write(&mut wr, &Response::Status { status: st }).await;
         }
-        Request::Send { to, text, file, wait } => {
+        Request::Send {
+            to,
+            text,
+            file,
+            wait,
+        } => {
             let res = async {
                 let contact =
                     Contact::parse(&to).map_err(|e| anyhow::anyhow!("malformed contact: {e}"))?;
@@ -359,7 +380,13 @@ async fn client(d: Arc<Daemon>, s: UnixStream) {
             let entry = match res {
                 Ok(e) => e,
                 Err(e) => {
-                    let _ = write(&mut wr, &Response::Error { message: format!("{e:#}") }).await;
+                    let _ = write(
+                        &mut wr,
+                        &Response::Error {
+                            message: format!("{e:#}"),
+                        },
+                    )
+                    .await;
                     return;
                 }
             };

@@ -104,12 +104,8 @@ impl DataDir {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read group key {}", path.display()))?;
         let mut key = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| {
-            anyhow::anyhow!(
-                "group key {} must hold 64 hex digits",
-                path.display()
-            )
-        })?;
+        hex::decode_to_slice(text.trim(), &mut key)
+            .map_err(|_| anyhow::anyhow!("group key {} must hold 64 hex digits", path.display()))?;
         Ok(key)
     }
 }

@@ -218,9 +218,11 @@ async fn exercise(world: &World, nodes: &[PacomNode], ids: &[Identity]) -> Resul
     let mut dst_ev = dst.subscribe();
     let s = Step::begin("circuit set-up (flooded handshake)");
     let session = src.connect(ids[n - 1].contact()).await?;
-    wait_event(&mut src_ev, Duration::from_secs(30), |e| {
-        matches!(e, Event::CircuitBuilt { session: x, .. } if *x == session)
-    })
+    wait_event(
+        &mut src_ev,
+        Duration::from_secs(30),
+        |e| matches!(e, Event::CircuitBuilt { session: x, .. } if *x == session),
+    )
     .await
     .context("building a circuit")?;
     let circuits = src.status().await?.sessions;

@@ -64,7 +64,12 @@ impl Record {
             ),
             _ => "(empty)".into(),
         };
-        format!("[{}] {}: {}", clock(self.received_at), self.sender_label(), what)
+        format!(
+            "[{}] {}: {}",
+            clock(self.received_at),
+            self.sender_label(),
+            what
+        )
     }
 }
 
@@ -190,7 +195,10 @@ impl Inbox {
     fn on_chunk(&mut self, c: Chunk) -> Option<Record> {
         let a = self.files.get_mut(&c.file_id)?;
         if c.index != a.next || a.data.len() as u64 + c.data.len() as u64 > a.length {
-            tracing::warn!(index = c.index, "file chunk out of order or too long; file dropped");
+            tracing::warn!(
+                index = c.index,
+                "file chunk out of order or too long; file dropped"
+            );
             self.files.remove(&c.file_id);
             return None;
         }

@@ -41,9 +41,7 @@ pub fn store(dir: &Path, to: &Contact, packets: Vec<Vec<u8>>, id: &[u8; 16]) -> 
 
 fn parse(path: &Path) -> Result<Entry> {
     let bytes = std::fs::read(path)?;
-    let rest = bytes
-        .strip_prefix(MAGIC)
-        .context("not an outbox entry")?;
+    let rest = bytes.strip_prefix(MAGIC).context("not an outbox entry")?;
     let nl = rest
         .iter()
         .position(|b| *b == b'\n')

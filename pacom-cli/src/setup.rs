@@ -11,7 +11,9 @@ use pacom_bt::EngineConfig;
 use pacom_core::bootstrap::file_seed;
 use pacom_core::identity::Identity;
 use pacom_core::link::{Mode, DEFAULT_PUBLIC_GROUP_KEY};
-use pacom_core::pacom_file::{CoverFactory, CoverKind, PacomFile, PacomFileError, PacomFileOptions};
+use pacom_core::pacom_file::{
+    CoverFactory, CoverKind, PacomFile, PacomFileError, PacomFileOptions,
+};
 use pacom_core::schedule::{PacerConfig, Rate};
 use stego::{Cover, PayloadRate, PcmCarrier, WavCover};
 
@@ -126,7 +128,13 @@ pub fn node_config(cfg: &Config, identity: Identity) -> Result<NodeConfig> {
     let mut swarms = Vec::new();
     for (i, s) in cfg.swarms.iter().enumerate() {
         let file = pacom_file(cfg, &key, s).with_context(|| format!("swarm {i}"))?;
-        swarms.push(swarm_config(cfg, key, Arc::new(file), s.peers.clone(), s.initial_fraction));
+        swarms.push(swarm_config(
+            cfg,
+            key,
+            Arc::new(file),
+            s.peers.clone(),
+            s.initial_fraction,
+        ));
     }
     Ok(NodeConfig {
         identity,

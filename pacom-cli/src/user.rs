@@ -47,7 +47,10 @@ pub fn init(dd: &DataDir, overrides: &Overrides) -> Result<()> {
         (ModeName::Private, None) => {
             let mut key = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-            write_secret(&dd.group_key(), format!("{}\n", hex::encode(key)).as_bytes())?;
+            write_secret(
+                &dd.group_key(),
+                format!("{}\n", hex::encode(key)).as_bytes(),
+            )?;
             eprintln!(
                 "generated a new group key in {}: share it with your group out of band",
                 dd.group_key().display()

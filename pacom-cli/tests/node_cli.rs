@@ -56,7 +56,15 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let out = pacom(
             dir.path(),
-            &["init", "--listen", "127.0.0.1:0", "--link-rate", LINK_RATE, "--handshake-timeout", "5"],
+            &[
+                "init",
+                "--listen",
+                "127.0.0.1:0",
+                "--link-rate",
+                LINK_RATE,
+                "--handshake-timeout",
+                "5",
+            ],
         );
         assert!(out.status.success(), "init: {}", text(&out.stderr));
         Node {
@@ -194,7 +202,11 @@ impl Node {
             if s["neighbours"].as_array().map_or(0, Vec::len) >= n {
                 return;
             }
-            assert!(Instant::now() < deadline, "links not up: {s}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "links not up: {s}\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -233,7 +245,12 @@ fn three_processes_exchange_messages_and_a_file_and_survive_restart() {
 
     // A message each way; the recipient names the sender from its contacts.
     let out = pacom(alice.path(), &["send", "carol", "--message", "hello carol"]);
-    assert!(out.status.success(), "send: {}\n{}", text(&out.stderr), alice.log());
+    assert!(
+        out.status.success(),
+        "send: {}\n{}",
+        text(&out.stderr),
+        alice.log()
+    );
     let got = carol.wait_inbox("alice's message", |v| v["text"] == "hello carol");
     assert_eq!(got["from_name"], "alice");
     assert_eq!(got["verified"], true);
@@ -267,8 +284,16 @@ fn three_processes_exchange_messages_and_a_file_and_survive_restart() {
     }
     std::fs::write(&file, &data).unwrap();
     let t = Instant::now();
-    let out = pacom(alice.path(), &["send", "carol", "--file", file.to_str().unwrap()]);
-    assert!(out.status.success(), "file: {}\n{}", text(&out.stderr), alice.log());
+    let out = pacom(
+        alice.path(),
+        &["send", "carol", "--file", file.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "file: {}\n{}",
+        text(&out.stderr),
+        alice.log()
+    );
     eprintln!("20 MiB delivered in {:?}", t.elapsed());
     let rec = carol.wait_inbox("the file", |v| v["kind"] == "file");
     assert_eq!(rec["intact"], true);
@@ -286,14 +311,20 @@ fn three_processes_exchange_messages_and_a_file_and_survive_restart() {
     assert!(out.status.success(), "queue: {}", text(&out.stderr));
     std::thread::sleep(Duration::from_millis(500));
     alice.stop();
-    let queued = std::fs::read_dir(alice.path().join("outbox")).unwrap().count();
+    let queued = std::fs::read_dir(alice.path().join("outbox"))
+        .unwrap()
+        .count();
     assert_eq!(queued, 1, "the undelivered message is kept in the outbox");
     carol.start();
     alice.start();
     let got = carol.wait_inbox("the queued message", |v| v["text"] == "after restart");
     assert_eq!(got["from_name"], "alice");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(alice.path().join("outbox")).unwrap().count() > 0 {
+    while std::fs::read_dir(alice.path().join("outbox"))
+        .unwrap()
+        .count()
+        > 0
+    {
         assert!(Instant::now() < deadline, "outbox not emptied");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -325,7 +356,10 @@ fn bad_input_gives_one_line_errors() {
         pacom(dir, &["contacts", "add", "bob", "hello"]),
         "malformed contact",
     );
-    fails_with(pacom(dir, &["send", "nobody", "--message", "x"]), "unknown contact");
+    fails_with(
+        pacom(dir, &["send", "nobody", "--message", "x"]),
+        "unknown contact",
+    );
     node.add_contact("me", &node.contact());
     fails_with(
         pacom(dir, &["send", "me", "--file", "/nonexistent/file"]),
@@ -333,7 +367,10 @@ fn bad_input_gives_one_line_errors() {
     );
     fails_with(pacom(dir, &["send", "me", "--message", "x"]), "not running");
     fails_with(pacom(dir, &["status"]), "not running");
-    fails_with(pacom(dir, &["contacts", "remove", "nobody"]), "unknown contact");
+    fails_with(
+        pacom(dir, &["contacts", "remove", "nobody"]),
+        "unknown contact",
+    );
 
     std::fs::write(dir.join("config.toml"), "listen = [\n").unwrap();
     fails_with(pacom(dir, &["run"]), "corrupt config");

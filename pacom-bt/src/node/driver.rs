@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::handle::{describe_failure, Command, NodeHandle, NodeStatus, PendingMessage};
 use super::handle::SessionStatus;
+use super::handle::{describe_failure, Command, NodeHandle, NodeStatus, PendingMessage};
 use super::{LinkEvent, Links};
 
 /// Starts the driver task for `identity` over `links`. The handle is the
@@ -127,7 +127,8 @@ impl Driver {
                     Ok(()) => {}
                     Err(NodeError::Malformed { error, .. }) => {
                         tracing::info!(?neighbour, %error, "dropping neighbour: malformed cell");
-                        self.links.close(neighbour, format!("malformed cell: {error}"));
+                        self.links
+                            .close(neighbour, format!("malformed cell: {error}"));
                     }
                     Err(NodeError::UnknownNeighbour(_)) => {
                         tracing::debug!(?neighbour, "bytes from a neighbour not up");

@@ -27,6 +27,4 @@ pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
 pub use pacom_core::circuit::NeighbourId;
 pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
-pub use swarm::{
-    LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver,
-};
+pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};
