@@ -292,13 +292,13 @@ fn prepare(
     let packets = match (text, file) {
         (Some(t), None) => {
             let env = Envelope::seal(&mut rng, &d.identity, to.fingerprint(), now, Body::Text(t))?;
-            vec![Packet::Envelope(env).encode()]
+            vec![Packet::Envelope(Box::new(env)).encode()]
         }
         (None, Some(data)) => {
             let (body, parts) = file_packets(&name, &data, CHUNK_LEN);
             let env = Envelope::seal(&mut rng, &d.identity, to.fingerprint(), now, body)?;
             let file_id = env.id;
-            let mut v = vec![Packet::Envelope(env).encode()];
+            let mut v = vec![Packet::Envelope(Box::new(env)).encode()];
             for (i, data) in parts.into_iter().enumerate() {
                 v.push(
                     Packet::Chunk(Chunk {

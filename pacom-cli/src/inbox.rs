@@ -137,7 +137,7 @@ impl Inbox {
             }
         };
         let rec = match packet {
-            Packet::Envelope(env) => self.on_envelope(env)?,
+            Packet::Envelope(env) => self.on_envelope(*env)?,
             Packet::Chunk(c) => self.on_chunk(c)?,
         };
         if let Err(e) = self.append(&rec) {

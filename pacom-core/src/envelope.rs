@@ -79,7 +79,7 @@ pub struct Chunk {
 /// Any application message.
 #[derive(Debug, Clone)]
 pub enum Packet {
-    Envelope(Envelope),
+    Envelope(Box<Envelope>),
     Chunk(Chunk),
 }
 
@@ -244,14 +244,14 @@ impl Packet {
                 if !r.0.is_empty() {
                     return Err(EnvelopeError::Trailing(r.0.len()));
                 }
-                Ok(Packet::Envelope(Envelope {
+                Ok(Packet::Envelope(Box::new(Envelope {
                     id,
                     timestamp,
                     sender,
                     recipient,
                     body,
                     signature,
-                }))
+                })))
             }
             KIND_CHUNK => Ok(Packet::Chunk(Chunk {
                 file_id: r.array("file id")?,
@@ -323,7 +323,7 @@ mod tests {
             Body::Text("hello bob".into()),
         )
         .unwrap();
-        let bytes = Packet::Envelope(env).encode();
+        let bytes = Packet::Envelope(Box::new(env)).encode();
         let Packet::Envelope(got) = Packet::decode(&bytes).unwrap() else {
             panic!("not an envelope");
         };
