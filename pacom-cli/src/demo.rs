@@ -24,7 +24,9 @@ use crate::setup;
 
 /// Size of the demo's PACOM file: every block a link downloads, data or
 /// cover, uses one up, so it must outlast the demo at the demo's rates.
-const PACOM_FILE_SIZE: u64 = 256 << 20;
+/// Synthesised audio (private mode) is slow to generate, so it is smaller.
+const PUBLIC_FILE_SIZE: u64 = 256 << 20;
+const PRIVATE_FILE_SIZE: u64 = 24 << 20;
 const LINK_BLOCKS_PER_SEC: f64 = 200.0;
 
 struct Step {
@@ -79,7 +81,10 @@ impl World {
             x: None,
             bootstrap_ip: None,
             date: None,
-            size: PACOM_FILE_SIZE,
+            size: match mode {
+                ModeName::Public => PUBLIC_FILE_SIZE,
+                ModeName::Private => PRIVATE_FILE_SIZE,
+            },
             piece_length: None,
             peers: Vec::new(),
             initial_fraction: 0.5,
