@@ -1,9 +1,25 @@
 //! `pacom`: the command people and tests run.
 
+mod config;
+mod contacts;
+mod control;
+mod daemon;
+mod datadir;
+mod demo;
+mod inbox;
+mod outbox;
+mod setup;
+mod status;
 mod stego_cmd;
 mod torrent;
+mod user;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use config::{ModeName, Overrides};
+use datadir::DataDir;
 
 #[derive(Parser)]
 #[command(
@@ -12,12 +28,65 @@ use clap::{Parser, Subcommand};
     about = "Parasitic anonymous communication inside BitTorrent"
 )]
 struct Cli {
+    /// The node's data directory (default: $XDG_DATA_HOME/pacom).
+    #[arg(long, global = true, env = "PACOM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create an identity key pair and a commented config; prints the contact string.
+    Init {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Print our contact string and fingerprint.
+    Id,
+    /// Manage the address book.
+    #[command(subcommand)]
+    Contacts(user::ContactsCmd),
+    /// Run the node (until SIGINT/SIGTERM).
+    Run {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Send a message or a file to a contact through the running node.
+    Send {
+        /// Contact name (see `pacom contacts list`).
+        name: String,
+        #[arg(long, conflicts_with = "file")]
+        message: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Return once queued instead of waiting for delivery.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show received messages and files.
+    Inbox {
+        /// Keep printing new messages as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Interactive line chat with a contact.
+    Chat { name: String },
+    /// Swarms, neighbours, link rates, circuits and sessions of the running node.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A local PACOM world in one process: builds a circuit, sends a message and a file.
+    Demo {
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        #[arg(long, value_enum, default_value_t = ModeName::Public)]
+        mode: ModeName,
+    },
     /// Plain BitTorrent: create, seed and download torrents.
     #[command(subcommand)]
     Torrent(torrent::TorrentCmd),
@@ -28,14 +97,35 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Run { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
+    let dd = DataDir::new(cli.data_dir);
     let res = match cli.command {
+        Command::Init { overrides } => user::init(&dd, &overrides),
+        Command::Id => user::id(&dd),
+        Command::Contacts(cmd) => dd.require_init().and_then(|_| user::contacts(&dd, cmd)),
+        Command::Run { overrides } => daemon::run(dd, overrides),
+        Command::Send {
+            name,
+            message,
+            file,
+            no_wait,
+        } => dd
+            .require_init()
+            .and_then(|_| user::send(&dd, &name, message, file, no_wait)),
+        Command::Inbox { follow, json } => user::inbox(&dd, follow, json),
+        Command::Chat { name } => dd.require_init().and_then(|_| user::chat(&dd, &name)),
+        Command::Status { json } => user::status(&dd, json),
+        Command::Demo { nodes, mode } => demo::run(nodes, mode),
         Command::Torrent(cmd) => torrent::run(cmd),
         Command::Stego(cmd) => stego_cmd::run(cmd),
     };

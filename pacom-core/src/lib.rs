@@ -11,6 +11,7 @@ pub mod bencode;
 pub mod bootstrap;
 pub mod cell;
 pub mod circuit;
+pub mod envelope;
 pub mod exit;
 pub mod identity;
 pub mod link;

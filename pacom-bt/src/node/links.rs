@@ -128,6 +128,15 @@ impl Links {
         out
     }
 
+    /// Closes the link to `n` (for example after it sent a malformed cell):
+    /// its peer task sees a closed link and ends, and `Down` is reported.
+    pub fn close(&self, n: NeighbourId, reason: impl Into<String>) {
+        if let Some(link) = self.link(n) {
+            lock(&link).close();
+        }
+        self.unregister(n, reason);
+    }
+
     fn link(&self, n: NeighbourId) -> Option<Arc<Mutex<Link>>> {
         lock(&self.inner.entries).get(&n).map(|e| e.link.clone())
     }

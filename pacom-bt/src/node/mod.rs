@@ -3,18 +3,28 @@
 //! the circuit layer writes into.
 //!
 //! [`Links`] is the hub between the two layers: swarms register a link per
-//! claimed PACOM peer and report what it received; the circuit driver writes
-//! bytes into a neighbour's output queue and reads [`LinkEvent`]s.
+//! claimed PACOM peer and report what it received; the circuit driver
+//! ([`spawn_driver`]) writes bytes into a neighbour's output queue and reads
+//! [`LinkEvent`]s. [`PacomNode`] puts engine, swarms and driver together;
+//! applications talk to it through a [`NodeHandle`].
 
 pub mod block_map;
 pub mod cover_storage;
+pub mod driver;
+pub mod handle;
 mod link_task;
 pub mod links;
+pub mod runtime;
 pub mod swarm;
 mod swarm_state;
 
 pub use cover_storage::CoverStorage;
+pub use driver::spawn_driver;
+pub use handle::{
+    describe_failure, HandleError, NodeHandle, NodeStatus, PendingMessage, SessionStatus,
+};
 pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
 pub use pacom_core::circuit::NeighbourId;
+pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
 pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};
