@@ -7,6 +7,7 @@ pub mod docker;
 pub mod files;
 pub mod libtorrent;
 pub mod opentracker;
+pub mod popular;
 pub mod ports;
 pub mod rqbit;
 
