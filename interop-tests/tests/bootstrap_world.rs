@@ -191,10 +191,20 @@ async fn newcomers_find_the_bootstrap_nodes_swarms_through_have_orders() -> Resu
     let pb_ip = ip(10);
 
     // The bootstrap node downloads F slowly: its HAVE order carries x for a while.
-    let mut pb = node(10, Some(192 * 1024), dht.bootstrap(), &f, vec![f.seeder_addr()], true)
-        .await?;
+    let mut pb = node(
+        10,
+        Some(192 * 1024),
+        dht.bootstrap(),
+        &f,
+        vec![f.seeder_addr()],
+        true,
+    )
+    .await?;
     let pb_addr = pb.join.status();
-    ensure!(pb_addr.is_bootstrap, "bootstrap role not taken: {pb_addr:#?}");
+    ensure!(
+        pb_addr.is_bootstrap,
+        "bootstrap role not taken: {pb_addr:#?}"
+    );
     let own: Vec<_> = pb_addr.swarms.iter().filter(|s| s.own).cloned().collect();
     ensure!(own.len() == 3, "own swarms: {own:?}");
     let pb_listen = pb.engine.local_addr();
@@ -222,7 +232,8 @@ async fn newcomers_find_the_bootstrap_nodes_swarms_through_have_orders() -> Resu
             .clone();
         ensure!(entry.bootstrap_ip == pb_ip && !entry.own, "{entry:?}");
         ensure!(
-            own.iter().any(|o| o.info_hash == entry.info_hash && o.x == entry.x),
+            own.iter()
+                .any(|o| o.info_hash == entry.info_hash && o.x == entry.x),
             "joined {entry:?}, not a swarm of the bootstrap node"
         );
         ensure!(
@@ -252,7 +263,10 @@ async fn newcomers_find_the_bootstrap_nodes_swarms_through_have_orders() -> Resu
         let mut n_got = HashMap::new();
         for e in n_seen.drain(..) {
             if let LinkEvent::Data { neighbour, bytes } = e {
-                n_got.entry(neighbour).or_insert_with(Vec::new).extend(bytes);
+                n_got
+                    .entry(neighbour)
+                    .or_insert_with(Vec::new)
+                    .extend(bytes);
             }
         }
         let from = receive(&mut n.events, &mut n_got, back.as_bytes()).await?;

@@ -128,7 +128,10 @@ async fn libtorrent_orders_never_decode_and_the_hiding_engine_does() -> Result<(
                 d_reads == vec![HIDDEN_X] && s_reads == vec![HIDDEN_X],
                 "hider read as {d_reads:?} / {s_reads:?}, hides {HIDDEN_X}"
             );
-            ensure!(d_first.is_some_and(|n| n <= 64), "read too late: {d_first:?}");
+            ensure!(
+                d_first.is_some_and(|n| n <= 64),
+                "read too late: {d_first:?}"
+            );
         } else if order.len() >= 64 {
             libtorrent_sequences += 1;
             ensure!(s_reads.is_empty(), "libtorrent order read as {s_reads:?}");
@@ -140,8 +143,15 @@ async fn libtorrent_orders_never_decode_and_the_hiding_engine_does() -> Result<(
          hider noisy choices: {}",
         control.noisy_choices()
     );
-    ensure!(hider_seen, "no HAVEs from the hider: {:?}", sequences.keys());
-    ensure!(libtorrent_sequences >= 3, "only {libtorrent_sequences} libtorrent sequences");
+    ensure!(
+        hider_seen,
+        "no HAVEs from the hider: {:?}",
+        sequences.keys()
+    );
+    ensure!(
+        libtorrent_sequences >= 3,
+        "only {libtorrent_sequences} libtorrent sequences"
+    );
     watched.shutdown().await;
     hiding.shutdown().await;
     Ok(())

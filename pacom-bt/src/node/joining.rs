@@ -359,7 +359,11 @@ impl Runner {
             ip: res.ip,
             x: res.x,
             info_hash: res.found.as_ref().map(|(_, f, _)| InfoHash(f.info_hash)),
-            peers: res.found.as_ref().map(|(_, _, p)| p.clone()).unwrap_or_default(),
+            peers: res
+                .found
+                .as_ref()
+                .map(|(_, _, p)| p.clone())
+                .unwrap_or_default(),
         };
         self.status.send_modify(|s| s.lookups.push(record));
         let Some((date, file, peers)) = res.found else {

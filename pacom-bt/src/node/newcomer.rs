@@ -98,9 +98,16 @@ impl FileRecipe {
     ) -> Result<Arc<PacomFile>, String> {
         let recipe = self.clone();
         tokio::task::spawn_blocking(move || {
-            pacom_file_for(&recipe.group_key, x, ip, date, &recipe.kind, &recipe.options)
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+            pacom_file_for(
+                &recipe.group_key,
+                x,
+                ip,
+                date,
+                &recipe.kind,
+                &recipe.options,
+            )
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("file generation task: {e}"))?
