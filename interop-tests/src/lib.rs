@@ -2,6 +2,7 @@
 //! opentracker, a `mainline` DHT testnet) for the integration tests and
 //! benchmarks. Every child process and temp dir is cleaned up on drop.
 
+pub mod byte_stream;
 pub mod dht_testnet;
 pub mod docker;
 pub mod files;
@@ -10,6 +11,7 @@ pub mod opentracker;
 pub mod popular;
 pub mod ports;
 pub mod rqbit;
+pub mod swarm_node;
 
 /// Logs to the test output when `RUST_LOG` is set; safe to call repeatedly.
 pub fn init_tracing() {

@@ -24,8 +24,8 @@ use interop_tests::dht_testnet::{DhtTestnet, TEST_REQUEST_TIMEOUT};
 use interop_tests::popular::PopularTorrent as Popular;
 use pacom_bt::dht::{Dht, DhtConfig};
 use pacom_bt::node::{
-    FileRecipe, JoinConfig, JoinNode, JoinStatus, LinkEvent, Links, NeighbourId, PopularTorrent,
-    SwarmTemplate,
+    FileRecipe, JoinConfig, JoinNode, JoinStatus, LinkEvent, LinkTiming, Links, NeighbourId,
+    PopularTorrent, SwarmTemplate,
 };
 use pacom_bt::{Engine, EngineConfig, StorageSpec};
 use pacom_core::bootstrap::{DecoderParams, RoleConfig, RolloverPolicy};
@@ -95,6 +95,7 @@ async fn node(
             pacer: PacerConfig::default(),
             upload_rate: None,
             initial_fraction: 0.5,
+            timing: LinkTiming::default(),
         },
         role: RoleConfig {
             // Newcomers never take the role within the test.

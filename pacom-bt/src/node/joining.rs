@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::bootstrap::BootstrapRole;
 use super::have_order::{HaveOrderControl, HaveOrderPicker};
 use super::newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
-use super::{Links, PacomSwarm, SwarmConfig};
+use super::{LinkTiming, Links, PacomSwarm, SwarmConfig};
 use crate::dht::Dht;
 use crate::dht_source::DhtSource;
 use crate::discovery::PeerSource;
@@ -49,6 +49,7 @@ pub struct SwarmTemplate {
     pub pacer: PacerConfig,
     pub upload_rate: Option<f64>,
     pub initial_fraction: f64,
+    pub timing: LinkTiming,
 }
 
 /// How a node joins.
@@ -397,6 +398,8 @@ impl Runner {
             initial_fraction: tpl.initial_fraction,
             initial_peers: peers,
             peer_sources: vec![Arc::new(DhtSource::new(self.dht.clone())) as Arc<dyn PeerSource>],
+            observer: None,
+            timing: tpl.timing,
         };
         let swarm = match PacomSwarm::join(&self.engine, &self.links, cfg).await {
             Ok(s) => Some(s),

@@ -11,19 +11,25 @@
 //! the DHT, [`bootstrap`] is the bootstrap node role, and [`joining`] runs
 //! both as one task.
 
+pub mod block_map;
 pub mod bootstrap;
+pub mod cover_storage;
 pub mod have_order;
 pub mod joining;
+mod link_task;
 pub mod links;
 pub mod newcomer;
 pub mod swarm;
+mod swarm_state;
 
 pub use bootstrap::BootstrapRole;
+pub use cover_storage::CoverStorage;
 pub use have_order::{HaveOrderControl, HaveOrderPicker};
 pub use joining::{
     JoinConfig, JoinNode, JoinStatus, LookupRecord, PopularTorrent, SwarmEntry, SwarmTemplate,
 };
+pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
 pub use newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
 pub use pacom_core::circuit::NeighbourId;
-pub use swarm::{PacomSwarm, SwarmConfig, SwarmError};
+pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};

@@ -4,16 +4,53 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use pacom_core::link::Mode;
+use pacom_core::link::{LinkConfig, Mode};
 use pacom_core::pacom_file::PacomFile;
-use pacom_core::schedule::PacerConfig;
+use pacom_core::schedule::{Geometry, PacerConfig, Progress, RequestPacer, UploadPacer};
+use pacom_core::stats::WireEvent;
+use pacom_core::tag::{is_pacom_peer, make_peer_id, PREFIX_LEN};
+use rand::rngs::OsRng;
+use rand::seq::index::sample;
 
-use super::Links;
+use super::cover_storage::CoverStorage;
+use super::link_task;
+use super::swarm_state::{SwarmParts, SwarmState};
+use super::{Links, NeighbourId};
 use crate::discovery::PeerSource;
-use crate::engine::{Engine, EngineError};
-use crate::metainfo::InfoHash;
-use crate::torrent::TorrentHandle;
+use crate::engine::{AddTorrent, Engine, EngineError, TorrentSource};
+use crate::hook::{ClaimedPeer, PeerDecision, PeerHook};
+use crate::metainfo::{InfoHash, Metainfo};
+use crate::storage::Storage;
+use crate::torrent::{StorageSpec, TorrentHandle};
+use crate::wire::BLOCK_SIZE;
+
+/// Receives every REQUEST and PIECE a link sends or receives (time since
+/// the swarm was joined, wire size, direction), e.g. for the independence
+/// test. Called on the link's task: keep it cheap.
+pub type WireObserver = Arc<dyn Fn(NeighbourId, WireEvent) + Send + Sync>;
+
+/// Timers of every link of a swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTiming {
+    /// An unanswered request may be asked again after this long.
+    pub request_timeout: Duration,
+    /// A KEEPALIVE goes out after this long without sending anything.
+    pub keepalive_interval: Duration,
+    /// A peer silent this long is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for LinkTiming {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            keepalive_interval: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(180),
+        }
+    }
+}
 
 /// How a node takes part in one PACOM swarm.
 pub struct SwarmConfig {
@@ -31,6 +68,29 @@ pub struct SwarmConfig {
     pub initial_fraction: f64,
     pub initial_peers: Vec<SocketAddr>,
     pub peer_sources: Vec<Arc<dyn PeerSource>>,
+    /// Sees every REQUEST and PIECE of every link of the swarm.
+    pub observer: Option<WireObserver>,
+    pub timing: LinkTiming,
+}
+
+impl SwarmConfig {
+    /// A public-mode swarm (published group key, ciphertext carrier) with
+    /// unlimited pacing, half the pieces to start with and no peers yet.
+    pub fn public(file: Arc<PacomFile>) -> Self {
+        Self {
+            file,
+            group_key: pacom_core::link::DEFAULT_PUBLIC_GROUP_KEY,
+            mode: Mode::Public,
+            carrier: Arc::new(stego::CiphertextCarrier),
+            pacer: PacerConfig::default(),
+            upload_rate: None,
+            initial_fraction: 0.5,
+            initial_peers: Vec::new(),
+            peer_sources: Vec::new(),
+            observer: None,
+            timing: LinkTiming::default(),
+        }
+    }
 }
 
 /// Errors of joining or running a swarm.
@@ -42,10 +102,64 @@ pub enum SwarmError {
     Config(String),
 }
 
+/// Where a PACOM swarm stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwarmProgress {
+    pub blocks_had: u32,
+    pub blocks_total: u32,
+    pub pieces_had: u32,
+    pub pieces_total: u32,
+    /// PACOM peers with a live link.
+    pub links: usize,
+}
+
 /// A joined PACOM swarm.
 pub struct PacomSwarm {
     info_hash: InfoHash,
     handle: TorrentHandle,
+    state: Arc<SwarmState>,
+}
+
+/// Claims tagged PACOM peers of the swarm and starts their link tasks.
+struct Claimer {
+    state: Arc<SwarmState>,
+}
+
+impl PeerHook for Claimer {
+    fn on_handshake(&self, _addr: SocketAddr, peer_id: &[u8; 20]) -> PeerDecision {
+        if is_pacom_peer(
+            &self.state.link_config.group_key,
+            &self.state.info_hash.0,
+            peer_id,
+        ) {
+            PeerDecision::Claim
+        } else {
+            PeerDecision::Normal
+        }
+    }
+
+    fn take(&self, peer: ClaimedPeer) {
+        link_task::spawn(self.state.clone(), peer);
+    }
+}
+
+fn config_error(what: impl std::fmt::Display) -> SwarmError {
+    SwarmError::Config(what.to_string())
+}
+
+/// A random set of `fraction` of the pieces.
+fn initial_progress(geometry: Geometry, fraction: f64) -> Result<Progress, SwarmError> {
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(config_error(format!(
+            "initial fraction {fraction} is not in [0, 1]"
+        )));
+    }
+    let n = geometry.num_pieces();
+    let k = ((f64::from(n) * fraction).round() as u32).min(n);
+    let pieces = sample(&mut OsRng, n as usize, k as usize)
+        .into_iter()
+        .map(|i| i as u32);
+    Progress::with_pieces(geometry, pieces).map_err(config_error)
 }
 
 impl PacomSwarm {
@@ -56,8 +170,64 @@ impl PacomSwarm {
         links: &Links,
         cfg: SwarmConfig,
     ) -> Result<PacomSwarm, SwarmError> {
-        let _ = (engine, links, cfg);
-        Err(SwarmError::Config("not implemented yet".into()))
+        let file = cfg.file;
+        let info_hash = InfoHash(file.info_hash);
+        let geometry =
+            Geometry::new(file.length, file.piece_length, BLOCK_SIZE).map_err(config_error)?;
+        // Reject bad rates here rather than in every link task.
+        RequestPacer::new(cfg.pacer, geometry, &mut OsRng).map_err(config_error)?;
+        UploadPacer::<()>::new(cfg.upload_rate, BLOCK_SIZE, 1).map_err(config_error)?;
+        let progress = initial_progress(geometry, cfg.initial_fraction)?;
+        let metainfo = Metainfo::from_info_bytes(&file.info_bytes, Vec::new())
+            .map_err(|e| config_error(format!("PACOM file metainfo: {e}")))?;
+
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&engine.generate_peer_id()[..PREFIX_LEN]);
+        let our_id = make_peer_id(&cfg.group_key, &file.info_hash, &prefix, &mut OsRng);
+        let complete = progress.is_complete();
+        let state = Arc::new(SwarmState::new(SwarmParts {
+            info_hash,
+            file: file.clone(),
+            geometry,
+            progress,
+            link_config: LinkConfig {
+                mode: cfg.mode,
+                group_key: cfg.group_key,
+                info_hash: file.info_hash,
+            },
+            carrier: cfg.carrier,
+            pacer: cfg.pacer,
+            upload_rate: cfg.upload_rate,
+            timing: cfg.timing,
+            links: links.clone(),
+            observer: cfg.observer,
+            our_id,
+            listen_port: engine.local_addr().port(),
+        }));
+        let hook = Arc::new(Claimer {
+            state: state.clone(),
+        });
+        let storage_file = file.clone();
+        let mut add = AddTorrent::new(
+            TorrentSource::Metainfo(Box::new(metainfo)),
+            StorageSpec::Custom(Box::new(move |_: &Metainfo| {
+                Ok(Arc::new(CoverStorage::new(storage_file)) as Arc<dyn Storage>)
+            })),
+        );
+        add.peer_id = Some(our_id);
+        add.peer_hook = Some(hook);
+        add.seed_only = true;
+        add.initial_peers = cfg.initial_peers;
+        add.peer_sources = cfg.peer_sources;
+        let handle = engine.add_torrent(add).await?;
+        if complete {
+            state.file_completed();
+        }
+        Ok(PacomSwarm {
+            info_hash,
+            handle,
+            state,
+        })
     }
 
     pub fn info_hash(&self) -> InfoHash {
@@ -69,9 +239,31 @@ impl PacomSwarm {
         &self.handle
     }
 
+    /// Our peer id in this swarm (tagged for the group).
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.state.our_id
+    }
+
+    /// Our PACOM-side progress and the number of live links.
+    pub fn progress(&self) -> SwarmProgress {
+        let p = self.state.progress();
+        SwarmProgress {
+            blocks_had: p.blocks_had(),
+            blocks_total: self.state.geometry.num_blocks(),
+            pieces_had: p.pieces_had(),
+            pieces_total: self.state.geometry.num_pieces(),
+            links: self.state.live_peers(),
+        }
+    }
+
     /// Closes every link of the swarm (each reported `Down`) and removes
     /// the torrent.
     pub async fn leave(self) {
+        self.state.shutdown.send_replace(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.state.live_peers() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.handle.shutdown().await;
     }
 }

@@ -1,0 +1,247 @@
+//! What every link of one PACOM swarm shares: the swarm's file, geometry and
+//! our progress `B(Pi)`, the link settings, and the table of live PACOM
+//! peers (one connection each, HAVE fan-out, leave).
+//!
+//! Duplicate connections (both ends dialled each other, or a peer source
+//! re-dialled a live peer) are resolved without talking: the connection
+//! initiated by the end with the smaller peer id is preferred, and a live
+//! connection is only ever replaced by a preferred one. Both ends see the
+//! same ids and the same initiator, so they keep the same connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pacom_core::link::LinkConfig;
+use pacom_core::pacom_file::PacomFile;
+use pacom_core::schedule::{Geometry, PacerConfig, Progress};
+use pacom_core::stats::WireEvent;
+use tokio::sync::{mpsc, watch};
+
+use super::swarm::{LinkTiming, WireObserver};
+use super::{Links, NeighbourId};
+use crate::metainfo::InfoHash;
+
+/// Told to one link task by the swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LinkCmd {
+    /// We completed a piece: announce it.
+    Have(u32),
+    /// Close this connection (a preferred duplicate replaced it).
+    Close(String),
+}
+
+struct Slot {
+    token: u64,
+    preferred: bool,
+    cmd: mpsc::UnboundedSender<LinkCmd>,
+}
+
+/// A connection admitted as the link to one PACOM peer.
+pub(crate) struct Admission {
+    pub token: u64,
+    pub commands: mpsc::UnboundedReceiver<LinkCmd>,
+}
+
+pub(crate) struct SwarmState {
+    pub info_hash: InfoHash,
+    pub file: Arc<PacomFile>,
+    pub geometry: Geometry,
+    pub link_config: LinkConfig,
+    pub carrier: Arc<dyn stego::Carrier>,
+    pub pacer: PacerConfig,
+    pub upload_rate: Option<f64>,
+    pub timing: LinkTiming,
+    pub links: Links,
+    pub observer: Option<WireObserver>,
+    pub our_id: [u8; 20],
+    /// Our engine's listening port: a connection whose local port is this
+    /// one was accepted, any other was dialled by us.
+    pub listen_port: u16,
+    /// Origin of the `now` fed to the pacers and of recorded wire times.
+    pub epoch: Instant,
+    pub shutdown: watch::Sender<bool>,
+    progress: Mutex<Progress>,
+    peers: Mutex<HashMap<[u8; 20], Slot>>,
+    next_token: AtomicU64,
+    completed: AtomicBool,
+}
+
+/// Whether a connection to `their_id` is the one both ends keep: the one
+/// initiated by the smaller peer id.
+fn is_preferred(our_id: &[u8; 20], their_id: &[u8; 20], inbound: bool) -> bool {
+    let initiator = if inbound { their_id } else { our_id };
+    initiator == our_id.min(their_id)
+}
+
+/// Whether a new connection takes over from a live one to the same peer.
+fn replaces(live_preferred: bool, new_preferred: bool) -> bool {
+    new_preferred && !live_preferred
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The parts of [`SwarmState`] fixed at join.
+pub(crate) struct SwarmParts {
+    pub info_hash: InfoHash,
+    pub file: Arc<PacomFile>,
+    pub geometry: Geometry,
+    pub progress: Progress,
+    pub link_config: LinkConfig,
+    pub carrier: Arc<dyn stego::Carrier>,
+    pub pacer: PacerConfig,
+    pub upload_rate: Option<f64>,
+    pub timing: LinkTiming,
+    pub links: Links,
+    pub observer: Option<WireObserver>,
+    pub our_id: [u8; 20],
+    pub listen_port: u16,
+}
+
+impl SwarmState {
+    pub fn new(p: SwarmParts) -> Self {
+        Self {
+            info_hash: p.info_hash,
+            file: p.file,
+            geometry: p.geometry,
+            link_config: p.link_config,
+            carrier: p.carrier,
+            pacer: p.pacer,
+            upload_rate: p.upload_rate,
+            timing: p.timing,
+            links: p.links,
+            observer: p.observer,
+            our_id: p.our_id,
+            listen_port: p.listen_port,
+            epoch: Instant::now(),
+            shutdown: watch::channel(false).0,
+            progress: Mutex::new(p.progress),
+            peers: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+            completed: AtomicBool::new(false),
+        }
+    }
+
+    /// Time since the swarm was joined.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Our blocks in this swarm, shared by its links.
+    pub fn progress(&self) -> MutexGuard<'_, Progress> {
+        lock(&self.progress)
+    }
+
+    pub fn is_leaving(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Whether a connection is preferred over a duplicate: it was initiated
+    /// by the end with the smaller peer id.
+    pub fn is_preferred(&self, their_id: &[u8; 20], inbound: bool) -> bool {
+        is_preferred(&self.our_id, their_id, inbound)
+    }
+
+    /// Admits a connection to `peer_id` as its link, or refuses it as a
+    /// duplicate. A preferred connection replaces a live non-preferred one
+    /// (which is told to close).
+    pub fn admit(&self, peer_id: [u8; 20], preferred: bool) -> Option<Admission> {
+        if self.is_leaving() {
+            return None;
+        }
+        let mut peers = lock(&self.peers);
+        if let Some(old) = peers.get(&peer_id) {
+            if !replaces(old.preferred, preferred) {
+                return None;
+            }
+            let _ = old.cmd.send(LinkCmd::Close(
+                "replaced by the preferred duplicate connection".into(),
+            ));
+        }
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        peers.insert(
+            peer_id,
+            Slot {
+                token,
+                preferred,
+                cmd: tx,
+            },
+        );
+        Some(Admission {
+            token,
+            commands: rx,
+        })
+    }
+
+    /// A link task ended; frees its peer's slot unless a newer connection
+    /// already took it.
+    pub fn release(&self, peer_id: &[u8; 20], token: u64) {
+        let mut peers = lock(&self.peers);
+        if peers.get(peer_id).is_some_and(|s| s.token == token) {
+            peers.remove(peer_id);
+        }
+    }
+
+    /// PACOM peers with a live link.
+    pub fn live_peers(&self) -> usize {
+        lock(&self.peers).len()
+    }
+
+    /// Announces a completed piece on every link of the swarm.
+    pub fn broadcast_have(&self, piece: u32) {
+        for slot in lock(&self.peers).values() {
+            let _ = slot.cmd.send(LinkCmd::Have(piece));
+        }
+    }
+
+    /// Our copy of the file became complete; reported once.
+    pub fn file_completed(&self) {
+        if !self.completed.swap(true, Ordering::AcqRel) {
+            self.links.swarm_complete(self.info_hash);
+        }
+    }
+
+    pub fn observe(&self, n: NeighbourId, event: WireEvent) {
+        if let Some(o) = &self.observer {
+            o(n, event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ends_keep_the_same_duplicate() {
+        let (a, b) = ([1u8; 20], [2u8; 20]);
+        // A dialled B (outbound at A, inbound at B): preferred at both ends.
+        assert!(is_preferred(&a, &b, false));
+        assert!(is_preferred(&b, &a, true));
+        // B dialled A: not preferred at either end.
+        assert!(!is_preferred(&a, &b, true));
+        assert!(!is_preferred(&b, &a, false));
+    }
+
+    #[test]
+    fn only_a_preferred_connection_replaces_a_live_one() {
+        // Whatever order the two connections arrive in, the preferred one
+        // is live at the end.
+        for order in [[true, false], [false, true]] {
+            let mut live: Option<bool> = None;
+            for new in order {
+                if live.is_none_or(|l| replaces(l, new)) {
+                    live = Some(new);
+                }
+            }
+            assert_eq!(live, Some(true));
+        }
+        // A re-dial never replaces the preferred connection.
+        assert!(!replaces(true, true));
+        assert!(!replaces(false, false));
+    }
+}
