@@ -58,9 +58,22 @@ impl PopularTorrent {
     /// Starts an ordinary libtorrent downloader that connects to the seeder,
     /// the earlier downloaders and `extra` peers.
     pub async fn add_leecher(&mut self, extra: &[SocketAddr]) -> Result<SocketAddr> {
+        self.leecher(true, extra).await
+    }
+
+    /// Like [`add_leecher`](Self::add_leecher) but without the libtorrent
+    /// seeder: the data has to come from `extra` peers.
+    pub async fn add_leecher_without_seeder(&mut self, extra: &[SocketAddr]) -> Result<SocketAddr> {
+        self.leecher(false, extra).await
+    }
+
+    async fn leecher(&mut self, with_seeder: bool, extra: &[SocketAddr]) -> Result<SocketAddr> {
         let dir = tempfile::tempdir()?;
         let mut lt = LibtorrentPeer::start(LtOptions::default()).await?;
-        let mut peers = vec![self.seeder.addr()];
+        let mut peers = Vec::new();
+        if with_seeder {
+            peers.push(self.seeder.addr());
+        }
         peers.extend(self.leechers.iter().map(|(l, _)| l.addr()));
         peers.extend_from_slice(extra);
         lt.add_torrent(

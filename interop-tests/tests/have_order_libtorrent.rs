@@ -3,13 +3,19 @@
 //! and our engine with the HAVE-order picker (Algorithm 2), downloading the
 //! same torrent among them, is read as the x it hides.
 //!
-//! One libtorrent seeder, three libtorrent downloaders, a PACOM engine that
-//! hides x and an observing engine; everyone is introduced directly. The
-//! observer records each connection's HAVEs with the engine's observation
-//! API and decodes every prefix of every sequence.
+//! Our engine seeds F (upload-limited, so downloads take seconds and peers
+//! stay connected) and a second engine downloads it slowly; both record each
+//! connection's HAVEs with the engine's observation API, and every prefix
+//! of every sequence is decoded. Phase 1: three libtorrent clients download
+//! F from the seed and each other. Phase 2: an engine with the HAVE-order
+//! picker downloads F from the seed and the libtorrent clients.
+//!
+//! The phases are apart on purpose: a libtorrent client that downloads
+//! mostly from a bootstrap node inherits its class structure (rarest first
+//! takes what that peer has), so its order can read as the same x. That
+//! costs a newcomer one DHT lookup of a swarm derived from the wrong IP.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
@@ -23,15 +29,6 @@ const HIDDEN_X: u8 = 37;
 const PIECE: u32 = 16 * 1024;
 const PIECES: u64 = 384;
 const LIMIT: Duration = Duration::from_secs(60);
-
-async fn engine(ip: [u8; 4], download_limit: u64) -> Result<Arc<Engine>> {
-    let cfg = EngineConfig {
-        listen: SocketAddr::from((ip, 0)),
-        download_limit: Some(download_limit),
-        ..Default::default()
-    };
-    Ok(Arc::new(Engine::start(cfg).await?))
-}
 
 /// Decodes every prefix of `order` from the shortest window on; returns the
 /// distinct results and the prefix length of the first decode.
@@ -50,109 +47,175 @@ fn decode_prefixes(dec: &HaveOrderDecoder, order: &[u32]) -> (Vec<u8>, Option<us
     (seen, first)
 }
 
+struct Reads {
+    peer: SocketAddr,
+    haves: usize,
+    default: Vec<u8>,
+    strict: Vec<u8>,
+    first: Option<usize>,
+}
+
+/// Decodes every sequence `handles` recorded from peers at `ip`, printing a row each.
+fn read_all(handles: &[&TorrentHandle], ip: IpAddr, dec: &[HaveOrderDecoder; 2]) -> Vec<Reads> {
+    let mut out = Vec::new();
+    for h in handles {
+        for (peer, order) in h.have_sequences() {
+            if peer.ip() != ip {
+                continue;
+            }
+            let (default, first) = decode_prefixes(&dec[0], &order);
+            let (strict, _) = decode_prefixes(&dec[1], &order);
+            let r = Reads {
+                peer,
+                haves: order.len(),
+                default,
+                strict,
+                first,
+            };
+            println!(
+                "{:<22} {:>6} {:>14} {:>14} {:>11}",
+                r.peer.to_string(),
+                r.haves,
+                format!("{:?}", r.default),
+                format!("{:?}", r.strict),
+                r.first.map_or("-".into(), |n| n.to_string())
+            );
+            out.push(r);
+        }
+    }
+    out
+}
+
+async fn engine(last: u8, upload: Option<u64>, download: Option<u64>) -> Result<Engine> {
+    Ok(Engine::start(EngineConfig {
+        listen: SocketAddr::from(([127, 0, 0, last], 0)),
+        upload_limit: upload,
+        download_limit: download,
+        ..Default::default()
+    })
+    .await?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libtorrent_orders_never_decode_and_the_hiding_engine_does() -> Result<()> {
     interop_tests::init_tracing();
     let mut f = PopularTorrent::start(PIECES * u64::from(PIECE) - 1000, PIECE, 61).await?;
     let ih = f.metainfo.info_hash;
     let n = f.metainfo.info.num_pieces();
+    let metainfo = f.metainfo.clone();
+    let add =
+        |storage| AddTorrent::new(TorrentSource::Metainfo(Box::new(metainfo.clone())), storage);
 
-    // The observer downloads slowly so it is still a leecher (and connected)
-    // while everyone else downloads.
-    let observer = engine([127, 0, 0, 2], 128 * 1024).await?;
-    let mut add = AddTorrent::new(
-        TorrentSource::Metainfo(Box::new(f.metainfo.clone())),
-        StorageSpec::Memory,
+    // Our seed: the only source besides the downloaders themselves.
+    let seed_engine = engine(2, Some(768 * 1024), None).await?;
+    let mut a = add(StorageSpec::Dir(f.dir.path().to_path_buf()));
+    a.seed_only = true;
+    let seed = seed_engine.add_torrent(a).await?;
+    ensure!(seed.stats().complete, "seed data: {:?}", seed.stats());
+    // A slow downloader that stays connected to everyone.
+    let watcher_engine = engine(4, None, Some(48 * 1024)).await?;
+    let mut a = add(StorageSpec::Memory);
+    a.initial_peers = vec![seed_engine.local_addr()];
+    let watcher = watcher_engine.add_torrent(a).await?;
+    let ours = [seed_engine.local_addr(), watcher_engine.local_addr()];
+
+    let decoders = [
+        HaveOrderDecoder::new(&KEY, &ih.0, &DecoderParams::default())?,
+        HaveOrderDecoder::new(
+            &KEY,
+            &ih.0,
+            &DecoderParams {
+                false_positive: 1e-6,
+                ..DecoderParams::default()
+            },
+        )?,
+    ];
+    println!(
+        "decoder false-positive bound per call: default {:.2e}, strict {:.2e}",
+        decoders[0].false_positive_bound(),
+        decoders[1].false_positive_bound()
     );
-    add.initial_peers = vec![f.seeder_addr()];
-    let watched: TorrentHandle = observer.add_torrent(add).await?;
-    let observer_addr = observer.local_addr();
-
-    // The hiding engine: ~6 s for the whole torrent.
-    let hider = engine([127, 0, 0, 3], 1024 * 1024).await?;
-    let (picker, control) = HaveOrderPicker::new(&KEY, &ih.0, n, Some(HIDDEN_X));
-    let mut add = AddTorrent::new(
-        TorrentSource::Metainfo(Box::new(f.metainfo.clone())),
-        StorageSpec::Memory,
+    println!(
+        "{:<22} {:>6} {:>14} {:>14} {:>11}",
+        "peer", "HAVEs", "default reads", "strict reads", "first read"
     );
-    add.picker = Some(Box::new(picker));
-    add.initial_peers = vec![f.seeder_addr(), observer_addr];
-    let hiding = hider.add_torrent(add).await?;
-    let hider_addr = hider.local_addr();
 
+    // Phase 1: ordinary libtorrent downloads.
     for _ in 0..3 {
-        f.add_leecher(&[observer_addr, hider_addr]).await?;
+        f.add_leecher_without_seeder(&ours).await?;
     }
     f.wait_leechers(LIMIT).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lt = read_all(
+        &[&seed, &watcher],
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        &decoders,
+    );
+    let long: Vec<&Reads> = lt.iter().filter(|r| r.haves >= 64).collect();
+    let calls: usize = long.iter().map(|r| r.haves - 23).sum();
+    let default_reads: usize = long.iter().map(|r| r.default.len()).sum();
+    println!(
+        "phase 1: {} libtorrent sequences of >= 64 HAVEs, {calls} decode calls, \
+         default-parameter reads {default_reads}, strict reads {}",
+        long.len(),
+        long.iter().map(|r| r.strict.len()).sum::<usize>()
+    );
+    ensure!(
+        long.len() >= 3,
+        "only {} long libtorrent sequences",
+        long.len()
+    );
+    for r in &long {
+        ensure!(
+            r.strict.is_empty(),
+            "libtorrent order {} read as {:?}",
+            r.peer,
+            r.strict
+        );
+    }
+
+    // Phase 2: our engine hides x while downloading F.
+    let hider_engine = engine(3, None, Some(1024 * 1024)).await?;
+    let (picker, control) = HaveOrderPicker::new(&KEY, &ih.0, n, Some(HIDDEN_X));
+    let mut a = add(StorageSpec::Memory);
+    a.picker = Some(Box::new(picker));
+    a.initial_peers = ours.to_vec();
+    a.initial_peers
+        .extend(f.leechers.iter().map(|(l, _)| l.addr()));
+    let hiding = hider_engine.add_torrent(a).await?;
     tokio::time::timeout(LIMIT, hiding.wait_complete())
         .await
         .context("hiding engine did not finish")??;
-    // Let the last HAVEs arrive.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sequences = watched.have_sequences();
-
-    let default = HaveOrderDecoder::new(&KEY, &ih.0, &DecoderParams::default())?;
-    let strict_params = DecoderParams {
-        false_positive: 1e-6,
-        ..DecoderParams::default()
-    };
-    let strict = HaveOrderDecoder::new(&KEY, &ih.0, &strict_params)?;
-    println!(
-        "decoder false-positive bound per call: default {:.2e}, strict {:.2e}",
-        default.false_positive_bound(),
-        strict.false_positive_bound()
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hider = read_all(
+        &[&seed, &watcher],
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
+        &decoders,
     );
     println!(
-        "{:<22} {:>6} {:>14} {:>14} {:>12}",
-        "peer", "HAVEs", "default reads", "strict reads", "first read"
-    );
-    let hider_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
-    let mut libtorrent_sequences = 0;
-    let mut hider_seen = false;
-    let mut default_false = 0;
-    for (peer, order) in &sequences {
-        let (d_reads, d_first) = decode_prefixes(&default, order);
-        let (s_reads, _) = decode_prefixes(&strict, order);
-        println!(
-            "{:<22} {:>6} {:>14} {:>14} {:>12}",
-            peer.to_string(),
-            order.len(),
-            format!("{d_reads:?}"),
-            format!("{s_reads:?}"),
-            d_first.map_or("-".into(), |n| n.to_string())
-        );
-        if peer.ip() == hider_ip {
-            hider_seen = true;
-            ensure!(order.len() as u32 >= n / 2, "too few HAVEs from the hider");
-            ensure!(
-                d_reads == vec![HIDDEN_X] && s_reads == vec![HIDDEN_X],
-                "hider read as {d_reads:?} / {s_reads:?}, hides {HIDDEN_X}"
-            );
-            ensure!(
-                d_first.is_some_and(|n| n <= 64),
-                "read too late: {d_first:?}"
-            );
-        } else if order.len() >= 64 {
-            libtorrent_sequences += 1;
-            ensure!(s_reads.is_empty(), "libtorrent order read as {s_reads:?}");
-            default_false += d_reads.len();
-        }
-    }
-    println!(
-        "libtorrent sequences: {libtorrent_sequences}, default-parameter false reads: {default_false}, \
-         hider noisy choices: {}",
+        "phase 2: hider read by {} observers; noisy choices {}",
+        hider.len(),
         control.noisy_choices()
     );
     ensure!(
-        hider_seen,
-        "no HAVEs from the hider: {:?}",
-        sequences.keys()
+        hider.iter().any(|r| r.haves as u32 >= n / 2),
+        "no observer saw half of the hider's HAVEs"
     );
-    ensure!(
-        libtorrent_sequences >= 3,
-        "only {libtorrent_sequences} libtorrent sequences"
-    );
-    watched.shutdown().await;
-    hiding.shutdown().await;
+    for r in hider.iter().filter(|r| r.haves >= 64) {
+        ensure!(
+            r.default == vec![HIDDEN_X] && r.strict == vec![HIDDEN_X],
+            "hider read as {:?} / {:?}, hides {HIDDEN_X}",
+            r.default,
+            r.strict
+        );
+        ensure!(
+            r.first.is_some_and(|k| k <= 64),
+            "read too late: {:?}",
+            r.first
+        );
+    }
+    for h in [hiding, watcher, seed] {
+        h.shutdown().await;
+    }
     Ok(())
 }

@@ -493,7 +493,7 @@ impl Runner {
 
     async fn leave(&mut self, ih: InfoHash, complete: bool) {
         // A bootstrap node keeps serving its own swarms.
-        if !self.members.get(&ih).is_some_and(|m| !m.own) {
+        if self.members.get(&ih).is_none_or(|m| m.own) {
             return;
         }
         let Some(m) = self.members.remove(&ih) else {

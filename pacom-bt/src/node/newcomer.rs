@@ -51,7 +51,7 @@ impl HaveWatch {
         if order.len() > 4 * self.max_len.max(1) {
             order.drain(..order.len() - 2 * self.max_len);
         }
-        if order.len() < self.min_len || order.len() % DECODE_EVERY != 0 {
+        if order.len() < self.min_len || !order.len().is_multiple_of(DECODE_EVERY) {
             return None;
         }
         self.decoder.decode(order).map(|d| (peer.ip(), d))
