@@ -31,7 +31,7 @@ use pacom_bt::{Engine, EngineConfig, StorageSpec};
 use pacom_core::bootstrap::{DecoderParams, RoleConfig, RolloverPolicy};
 use pacom_core::link::Mode;
 use pacom_core::pacom_file::{CoverKind, PacomFileOptions};
-use pacom_core::schedule::PacerConfig;
+use pacom_core::schedule::{PacerConfig, Rate};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const KEY: [u8; 32] = [0x42; 32];
@@ -63,6 +63,10 @@ async fn node(
         Engine::start(EngineConfig {
             listen: SocketAddr::new(ip(last), 0),
             download_limit,
+            // A short request pipeline: pieces already requested complete
+            // in the old class after an advert changes.
+            min_requests: 2,
+            max_requests: 4,
             discovery_interval: Duration::from_secs(2),
             ..Default::default()
         })
@@ -80,7 +84,8 @@ async fn node(
         recipe: FileRecipe {
             group_key: KEY,
             kind: CoverKind::Archive,
-            options: PacomFileOptions::with_size(512 * 1024),
+            // Large enough that paced links stay busy for the whole test.
+            options: PacomFileOptions::with_size(32 * 1024 * 1024),
         },
         public_ip: ip(last),
         popular: vec![PopularTorrent {
@@ -92,7 +97,11 @@ async fn node(
         swarm: SwarmTemplate {
             mode: Mode::Private,
             carrier: Arc::new(stego::CiphertextCarrier),
-            pacer: PacerConfig::default(),
+            // 20 blocks/s (320 KiB/s): half the file takes ~50 s.
+            pacer: PacerConfig {
+                rate: Rate::BlocksPerSec(20.0),
+                ..PacerConfig::default()
+            },
             upload_rate: None,
             initial_fraction: 0.5,
             timing: LinkTiming::default(),
@@ -201,12 +210,11 @@ async fn newcomers_find_the_bootstrap_nodes_swarms_through_have_orders() -> Resu
         true,
     )
     .await?;
-    let pb_addr = pb.join.status();
-    ensure!(
-        pb_addr.is_bootstrap,
-        "bootstrap role not taken: {pb_addr:#?}"
-    );
-    let own: Vec<_> = pb_addr.swarms.iter().filter(|s| s.own).cloned().collect();
+    let pb_status = wait_status(&pb, "bootstrap role not taken", |s| {
+        s.is_bootstrap && s.swarms.iter().filter(|e| e.own).count() == 3
+    })
+    .await?;
+    let own: Vec<_> = pb_status.swarms.iter().filter(|s| s.own).cloned().collect();
     ensure!(own.len() == 3, "own swarms: {own:?}");
     let pb_listen = pb.engine.local_addr();
     for _ in 0..2 {
@@ -279,6 +287,21 @@ async fn newcomers_find_the_bootstrap_nodes_swarms_through_have_orders() -> Resu
             s.members.iter().any(|&(sx, m, _)| sx == x && m >= 2) && s.advert != Some(x)
         })
         .await?;
+        // Let the pieces requested under the old x drain from the order.
+        let f_handle = pb
+            .engine
+            .torrents()
+            .into_iter()
+            .find(|h| h.info_hash() == f.metainfo.info_hash)
+            .context("F on the bootstrap node")?;
+        let before = f_handle.stats().pieces_have;
+        tokio::time::timeout(STEP, async {
+            while f_handle.stats().pieces_have < before + 24 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .context("the bootstrap node stopped downloading F")?;
         newcomers.push(n);
     }
     let mut distinct = joined_x.clone();
