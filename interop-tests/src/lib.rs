@@ -8,6 +8,7 @@ pub mod docker;
 pub mod files;
 pub mod libtorrent;
 pub mod opentracker;
+pub mod popular;
 pub mod ports;
 pub mod rqbit;
 pub mod swarm_node;

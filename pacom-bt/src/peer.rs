@@ -14,12 +14,12 @@ use crate::wire::{
 use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 /// Why a peer connection ended.
@@ -63,7 +63,8 @@ const METADATA_PIPELINE: usize = 4;
 pub(crate) async fn connect(t: Arc<Torrent>, addr: SocketAddr) {
     let timeout = t.engine.config.handshake_timeout;
     let res = async {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        let local = t.engine.local_addr.ip();
+        let stream = tokio::time::timeout(timeout, dial(local, addr))
             .await
             .map_err(|_| PeerError::Timeout("connect"))??;
         let _ = stream.set_nodelay(true);
@@ -79,6 +80,22 @@ pub(crate) async fn connect(t: Arc<Torrent>, addr: SocketAddr) {
     }
     .await;
     log_end(addr, res);
+}
+
+/// Connects from the engine's listen address when it is a specific one, so
+/// peers see the same IP whichever side dialled (a PACOM bootstrap node's
+/// swarms are derived from the IP its peers see).
+async fn dial(local: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    if local.is_unspecified() || local.is_ipv4() != addr.is_ipv4() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
 }
 
 /// Runs an accepted connection whose handshake (`theirs`) was read by the

@@ -7,24 +7,39 @@
 //! ([`spawn_driver`]) writes bytes into a neighbour's output queue and reads
 //! [`LinkEvent`]s. [`PacomNode`] puts engine, swarms and driver together;
 //! applications talk to it through a [`NodeHandle`].
+//!
+//! Joining the network (paper §3.3): [`have_order`] hides a bootstrap node's
+//! x in its HAVE order, [`newcomer`] reads it back and finds the swarm on
+//! the DHT, [`bootstrap`] is the bootstrap node role, and [`joining`] runs
+//! both as one task.
 
 pub mod block_map;
+pub mod bootstrap;
 pub mod cover_storage;
 pub mod driver;
 pub mod handle;
+pub mod have_order;
+pub mod joining;
 mod link_task;
 pub mod links;
+pub mod newcomer;
 pub mod runtime;
 pub mod swarm;
 mod swarm_state;
 
+pub use bootstrap::BootstrapRole;
 pub use cover_storage::CoverStorage;
 pub use driver::spawn_driver;
 pub use handle::{
     describe_failure, HandleError, NodeHandle, NodeStatus, PendingMessage, SessionStatus,
 };
+pub use have_order::{HaveOrderControl, HaveOrderPicker};
+pub use joining::{
+    JoinConfig, JoinNode, JoinStatus, LookupRecord, PopularTorrent, SwarmEntry, SwarmTemplate,
+};
 pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
+pub use newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
 pub use pacom_core::circuit::NeighbourId;
 pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
 pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};

@@ -8,6 +8,8 @@
 //! tolerates. With no x (not a bootstrap node, or Case 1) it picks like an
 //! ordinary client.
 
+use std::collections::HashMap;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -90,17 +92,12 @@ impl HaveOrderEncoder {
             .filter(|&p| self.is_missing(p))
             .collect();
         let pool = self.preferred_pool(&usable);
-        let availability = |p: u32| {
-            candidates
-                .iter()
-                .find(|&&(q, _)| q == p)
-                .map_or(u32::MAX, |&(_, a)| a)
-        };
-        let rarest = pool.iter().map(|&p| availability(p)).min()?;
-        let ties: Vec<u32> = pool
-            .into_iter()
-            .filter(|&p| availability(p) == rarest)
-            .collect();
+        // One map instead of a scan per pooled piece: torrents have thousands
+        // of pieces and this runs with the torrent locked.
+        let availability: HashMap<u32, u32> = candidates.iter().copied().collect();
+        let avail = |p: u32| availability.get(&p).copied().unwrap_or(u32::MAX);
+        let rarest = pool.iter().map(|&p| avail(p)).min()?;
+        let ties: Vec<u32> = pool.into_iter().filter(|&p| avail(p) == rarest).collect();
         ties.choose(&mut self.rng).copied()
     }
 

@@ -6,12 +6,14 @@
 //! ([`encoder`], Algorithm 2), and a newcomer reads x back from Pb's HAVE
 //! messages ([`decoder`], Algorithm 3 with noise tolerance). [`laws`] holds
 //! the file-count and swarm-size distributions and [`state`] the per-node
-//! swarm bookkeeping.
+//! swarm bookkeeping, [`role`] when to look up, join, become a bootstrap
+//! node or bootstrap again.
 
 pub mod classes;
 pub mod decoder;
 pub mod encoder;
 pub mod laws;
+pub mod role;
 pub mod seed;
 pub mod sim;
 pub mod state;
@@ -25,6 +27,7 @@ pub use laws::{
     file_count_mean, file_count_variance, pareto_params, sample_file_count, sample_swarm_cap,
     sample_swarm_cap_real,
 };
+pub use role::{JoinPlanner, RoleAction, RoleConfig};
 pub use seed::{file_seed, pacom_file_for, RolloverPolicy, UtcDate};
 pub use sim::{have_order, DownloadModel};
 pub use state::{Advert, BootstrapState, Swarm};
