@@ -1,5 +1,6 @@
 //! `pacom`: the command people and tests run.
 
+mod lab;
 mod stego_cmd;
 mod torrent;
 
@@ -24,6 +25,8 @@ enum Command {
     /// Private-mode steganography: covers, embedding, extraction.
     #[command(subcommand)]
     Stego(stego_cmd::StegoCmd),
+    /// Experiments that measure PACOM's anonymity claims.
+    Lab(lab::LabArgs),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
     let res = match cli.command {
         Command::Torrent(cmd) => torrent::run(cmd),
         Command::Stego(cmd) => stego_cmd::run(cmd),
+        Command::Lab(args) => lab::run(args).map_err(Into::into),
     };
     if let Err(e) = res {
         eprintln!("pacom: error: {e:#}");
