@@ -35,6 +35,9 @@ fn font() -> Result<(), String> {
     .clone()
 }
 
+/// Series with more points than this are drawn as plain lines.
+const MAX_MARKED_POINTS: usize = 60;
+
 /// One named series of points.
 pub struct Series {
     pub name: String,
@@ -138,7 +141,7 @@ fn draw(path: &Path, chart: &Chart) -> Result<(), Box<dyn std::error::Error>> {
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 15))
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(SeriesLabelPosition::LowerRight)
                 .draw()?;
         }};
     }

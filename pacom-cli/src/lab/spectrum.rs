@@ -18,6 +18,8 @@ use super::Common;
 /// Circuit (1-based) and hop (1-based) the spectra are taken on.
 const CIRCUIT: usize = 3;
 const HOP: usize = 1;
+/// Periodogram bins averaged per plotted point.
+const BAND: usize = 8;
 
 fn counts(flow: &Flow, seconds: f64) -> Result<Vec<f64>, LabCmdError> {
     let bins = (seconds / PAPER_BIN) as usize;
@@ -73,12 +75,19 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
     out.csv("spectrum.csv", &table)?;
     let d_true = spectral_distance(&input, &output)?;
     let d_other = spectral_distance(&input, &unrelated)?;
+    // The raw periodogram is too noisy to read; the plot averages bands of
+    // BAND bins (the CSV keeps every bin).
     let pts = |p: &[f64]| -> Vec<(f64, f64)> {
-        freqs
-            .iter()
-            .zip(p)
-            .skip(1)
-            .map(|(&x, &y)| (x, y.max(1e-6)))
+        freqs[1..]
+            .chunks(BAND)
+            .zip(p[1..].chunks(BAND))
+            .map(|(x, y)| {
+                let n = y.len() as f64;
+                (
+                    x.iter().sum::<f64>() / n,
+                    (y.iter().sum::<f64>() / n).max(1e-6),
+                )
+            })
             .collect()
     };
     try_line_chart(

@@ -43,6 +43,10 @@ fn threshold(bits: usize, offsets: usize) -> usize {
 pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
     args.network.circuits()?;
     let mut plan = args.plan(&common)?;
+    if args.seconds.is_none() {
+        // Enough intervals for 32 bits even in quick mode.
+        plan.seconds = if common.quick { 60.0 } else { 120.0 };
+    }
     let circuits = args.network.circuits()?;
     let mut rng = ChaCha20Rng::seed_from_u64(common.seed ^ 0x5741_5445);
     let intervals = ((plan.seconds - 1.0) / INTERVAL) as usize;
