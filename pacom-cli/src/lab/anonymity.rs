@@ -210,6 +210,7 @@ pub fn run(args: AnonymityArgs, common: Common) -> Result<(), LabCmdError> {
                 Series::new("Theorem 2 log(n(1-q^r))", pts(|t| t.theorem2_bits)),
                 Series::new("log(n(1-E[q^c]))", pts(|t| t.expected_bits)),
             ],
+            legend_upper_left: false,
         },
     );
     try_line_chart(
@@ -230,6 +231,7 @@ pub fn run(args: AnonymityArgs, common: Common) -> Result<(), LabCmdError> {
                     r.innocent.iter().map(|x| (x.0 as f64, x.2)).collect(),
                 ),
             ],
+            legend_upper_left: false,
         },
     );
     try_line_chart(
@@ -247,6 +249,7 @@ pub fn run(args: AnonymityArgs, common: Common) -> Result<(), LabCmdError> {
                     .filter_map(|&(n, p)| n.map(|n| (n as f64, p)))
                     .collect(),
             )],
+            legend_upper_left: true,
         },
     );
     let summary = format!(

@@ -244,6 +244,7 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
             x_scale: Scale::Linear,
             y_scale: Scale::Linear,
             series: &series,
+            legend_upper_left: false,
         },
     );
     let circuits: String = obs

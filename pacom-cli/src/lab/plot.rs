@@ -68,6 +68,8 @@ pub struct Chart<'a> {
     pub x_scale: Scale,
     pub y_scale: Scale,
     pub series: &'a [Series],
+    /// Legend in the upper left instead of the lower right.
+    pub legend_upper_left: bool,
 }
 
 fn range(values: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64) {
@@ -135,13 +137,19 @@ fn draw(path: &Path, chart: &Chart) -> Result<(), Box<dyn std::error::Error>> {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
-                ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                if s.points.len() <= MAX_MARKED_POINTS {
+                    ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                }
             }
             ctx.configure_series_labels()
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 15))
-                .position(SeriesLabelPosition::LowerRight)
+                .position(if chart.legend_upper_left {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .draw()?;
         }};
     }

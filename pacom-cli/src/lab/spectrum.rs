@@ -106,6 +106,7 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
                 Series::new(format!("output {}", names[1]), pts(&po)),
                 Series::new(format!("other output {}", names[2]), pts(&pu)),
             ],
+            legend_upper_left: false,
         },
     );
     let mut dist = Table::new(&["pair", "eq10_distance"]);

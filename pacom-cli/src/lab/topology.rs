@@ -157,6 +157,7 @@ pub fn run(args: TopologyArgs, common: Common) -> Result<(), LabCmdError> {
             x_scale: Scale::Linear,
             y_scale: Scale::Linear,
             series: &series,
+            legend_upper_left: true,
         },
     );
     let summary = format!(

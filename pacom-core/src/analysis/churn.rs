@@ -100,8 +100,9 @@ impl ChurnTrace {
     /// computes), as a bitset of the trace's width.
     pub fn intersect(&self, hours: impl IntoIterator<Item = usize>) -> Suspects {
         let mut set = vec![u64::MAX; self.words];
-        if self.clients % 64 != 0 {
-            set[self.words - 1] = (1u64 << (self.clients % 64)) - 1;
+        let tail = self.clients & 63;
+        if tail > 0 {
+            set[self.words - 1] = (1u64 << tail) - 1;
         }
         let mut s = Suspects { set };
         for h in hours {
