@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # Real peers and tools the tests start: libtorrent (Debian's python binding),
 # opentracker, sox (reads our WAV covers), tshark (captures), numpy and
 # scikit-learn for the steganalysis detectors, curl as a SOCKS client,
-# iproute2/ethtool for the emulated networks of the lab.
+# iproute2/ethtool for the emulated networks of the lab, a TrueType font for
+# the text of `pacom lab` plots.
 APT_PACKAGES=(python3-libtorrent opentracker sox tshark python3-numpy python3-sklearn
-  curl iproute2 ethtool ca-certificates)
+  curl iproute2 ethtool ca-certificates fonts-dejavu-core)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

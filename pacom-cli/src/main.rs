@@ -7,6 +7,7 @@ mod daemon;
 mod datadir;
 mod demo;
 mod inbox;
+mod lab;
 mod outbox;
 mod setup;
 mod status;
@@ -93,6 +94,8 @@ enum Command {
     /// Private-mode steganography: covers, embedding, extraction.
     #[command(subcommand)]
     Stego(stego_cmd::StegoCmd),
+    /// Experiments that measure PACOM's anonymity claims.
+    Lab(lab::LabArgs),
 }
 
 fn main() {
@@ -128,6 +131,7 @@ fn main() {
         Command::Demo { nodes, mode } => demo::run(nodes, mode),
         Command::Torrent(cmd) => torrent::run(cmd),
         Command::Stego(cmd) => stego_cmd::run(cmd),
+        Command::Lab(args) => lab::run(args).map_err(Into::into),
     };
     if let Err(e) = res {
         eprintln!("pacom: error: {e:#}");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::capture::Capture;
 use crate::error::LabError;
 use crate::netns::{self, run, PREFIX};
-use crate::switch::{Switch, SwitchConfig, SwitchStats};
+use crate::switch::{FrameLog, Switch, SwitchConfig, SwitchStats};
 use crate::topology::{Host, Topology};
 
 /// Distinguishes labs of one process (tests run several at once).
@@ -204,6 +204,23 @@ impl Lab {
     /// tshark; returns once tshark reports that capturing has started.
     pub fn capture(&self, host: &str, path: &std::path::Path) -> Result<Capture, LabError> {
         Capture::start(&self.namespace(host)?, "eth0", path)
+    }
+
+    /// Index of `host` in topology order (its switch port, as in
+    /// [`crate::FrameRecord`]).
+    pub fn host_index(&self, host: &str) -> Result<usize, LabError> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == host)
+            .ok_or_else(|| LabError::UnknownHost(host.into()))
+    }
+
+    /// The switch's frame log (start it, run traffic, take the records).
+    pub fn frame_log(&self) -> Arc<FrameLog> {
+        self.switch
+            .as_ref()
+            .map(|s| s.log.clone())
+            .unwrap_or_default()
     }
 
     /// Live counters of the switch.

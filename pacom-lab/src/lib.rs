@@ -23,6 +23,7 @@
 pub mod capture;
 pub mod error;
 pub mod lab;
+pub mod mixnode;
 pub mod netns;
 pub mod switch;
 pub mod topology;
@@ -30,5 +31,5 @@ pub mod topology;
 pub use capture::Capture;
 pub use error::LabError;
 pub use lab::Lab;
-pub use switch::{LinkParams, SwitchStats};
+pub use switch::{FrameLog, FrameRecord, LinkParams, SwitchStats};
 pub use topology::{HostSpec, LinkSpec, Topology};

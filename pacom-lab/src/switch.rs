@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,62 @@ pub struct SwitchStats {
     pub send_errors: AtomicU64,
 }
 
+/// One frame as a passive observer of the link sees it: when it entered
+/// the switch (the sender's transmit time), when the switch released it
+/// (the receiver's arrival time), between which ports, and its size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameRecord {
+    /// Since the log started.
+    pub received: Duration,
+    pub released: Duration,
+    /// Switch ports, which are host indices in topology order.
+    pub from: usize,
+    pub to: usize,
+    /// Ethernet frame length in bytes.
+    pub len: u32,
+}
+
+/// The switch's per-link frame log: off until started, so long labs that
+/// do not need it keep no memory.
+#[derive(Debug, Default)]
+pub struct FrameLog {
+    origin: Mutex<Option<Instant>>,
+    records: Mutex<Vec<FrameRecord>>,
+}
+
+impl FrameLog {
+    /// Starts (or restarts, clearing) the log; times count from now.
+    pub fn start(&self) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        *self.origin.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Stops the log and returns what it recorded.
+    pub fn take(&self) -> Vec<FrameRecord> {
+        *self.origin.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn record(&self, arrived: Instant, release: Instant, from: usize, to: usize, len: usize) {
+        let Some(origin) = *self.origin.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return;
+        };
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(FrameRecord {
+                received: arrived.saturating_duration_since(origin),
+                released: release.saturating_duration_since(origin),
+                from,
+                to,
+                len: len as u32,
+            });
+    }
+}
+
 /// Largest frame we accept: offloads are off, so 1514 bytes suffice.
 const MAX_FRAME: usize = 2048;
 
@@ -68,6 +124,7 @@ pub(crate) struct Switch {
     stop: OwnedFd,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<SwitchStats>,
+    pub log: Arc<FrameLog>,
 }
 
 impl Switch {
@@ -90,12 +147,14 @@ impl Switch {
         let stats = Arc::new(SwitchStats::default());
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_stats = stats.clone();
+        let log = Arc::new(FrameLog::default());
+        let thread_log = log.clone();
         let thread = std::thread::Builder::new()
             .name("pacom-lab-switch".into())
             .spawn(move || match open_ports(&config) {
                 Ok(ports) => {
                     let _ = ready_tx.send(Ok(()));
-                    run(&config, &ports, &stop_thread, &thread_stats);
+                    run(&config, &ports, &stop_thread, &thread_stats, &thread_log);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -106,6 +165,7 @@ impl Switch {
             stop,
             thread: Some(thread),
             stats,
+            log,
         };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(switch),
@@ -252,7 +312,13 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> Option<Option<usize>> {
 }
 
 /// The forwarding loop; returns when the stop eventfd becomes readable.
-fn run(config: &SwitchConfig, ports: &[OwnedFd], stop: &OwnedFd, stats: &SwitchStats) {
+fn run(
+    config: &SwitchConfig,
+    ports: &[OwnedFd],
+    stop: &OwnedFd,
+    stats: &SwitchStats,
+    log: &FrameLog,
+) {
     let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
     let mut macs: HashMap<[u8; 6], usize> = HashMap::new();
     let mut queue: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
@@ -334,6 +400,7 @@ fn run(config: &SwitchConfig, ports: &[OwnedFd], stop: &OwnedFd, stats: &SwitchS
                             release = release.max(*last);
                             *last = release;
                         }
+                        log.record(arrived, release, in_port, out, n);
                         seq += 1;
                         queue.push(Reverse(Queued {
                             release,

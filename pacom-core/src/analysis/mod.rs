@@ -12,12 +12,15 @@
 //! arbitrary origin); nothing reads a clock or a socket.
 
 pub mod anonymity;
+pub mod churn;
 pub mod detect;
+pub mod disclosure;
 pub mod error;
 pub mod flows;
 pub mod frequency;
 pub mod mix;
 pub mod mutual_info;
+pub mod trap;
 pub mod watermark;
 
 pub use error::AnalysisError;

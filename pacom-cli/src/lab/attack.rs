@@ -1,0 +1,274 @@
+//! Passive flow correlation per hop (§6.6, Figs. 13, 15, 16): at every relay
+//! of every circuit the attacker compares the input link's packet timings
+//! with each output link's and guesses the continuation, by the
+//! frequency-domain distance of eq. (10) (50 ms bins, smallest wins) and by
+//! the mutual-information statistic of Zhu et al. (10 ms bins, largest
+//! wins). Detection rate against observation time, with exact 95 %
+//! intervals; chance is 1 / (number of output links).
+
+use clap::Args;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use pacom_core::analysis::detect::{clopper_pearson, guess, Closer, DetectionRate};
+use pacom_core::analysis::frequency::{flow_distance, PAPER_BIN as FREQ_BIN};
+use pacom_core::analysis::mutual_info::{flow_mutual_information, MiParams};
+
+use super::error::LabCmdError;
+use super::network::{NetworkKind, Observation, RunPlan};
+use super::plot::{try_line_chart, Chart, Scale, Series};
+use super::report::{f, Output, Table};
+use super::Common;
+
+#[derive(Args, Debug, Clone)]
+pub struct AttackArgs {
+    /// Network under test.
+    #[arg(long, value_enum, default_value_t = NetworkKind::Mix)]
+    pub network: NetworkKind,
+    /// Seconds of traffic per source (default 120, 40 with --quick).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Mean per-cell delay of each mix (ms).
+    #[arg(long, default_value_t = 10.0)]
+    pub mix_delay_ms: f64,
+}
+
+impl AttackArgs {
+    pub fn seconds(&self, quick: bool) -> f64 {
+        self.seconds.unwrap_or(if quick { 40.0 } else { 120.0 })
+    }
+
+    pub fn plan(&self, common: &Common) -> Result<RunPlan, LabCmdError> {
+        let seconds = self.seconds(common.quick);
+        if !(5.0..=3600.0).contains(&seconds) {
+            return Err(LabCmdError::Param(format!(
+                "--seconds {seconds} not in [5, 3600]"
+            )));
+        }
+        if !(self.mix_delay_ms.is_finite() && self.mix_delay_ms > 0.0) {
+            return Err(LabCmdError::Param("--mix-delay-ms must be > 0".into()));
+        }
+        Ok(RunPlan {
+            seconds,
+            seed: common.seed,
+            mix_delay_ms: self.mix_delay_ms,
+            schedules: None,
+        })
+    }
+}
+
+/// The two passive attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attack {
+    Frequency,
+    MutualInformation,
+}
+
+impl Attack {
+    pub const ALL: [Attack; 2] = [Attack::Frequency, Attack::MutualInformation];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attack::Frequency => "frequency-eq10",
+            Attack::MutualInformation => "mutual-information",
+        }
+    }
+
+    fn closer(self) -> Closer {
+        match self {
+            Attack::Frequency => Closer::Lower,
+            Attack::MutualInformation => Closer::Higher,
+        }
+    }
+}
+
+/// Detection rate of one attack, window length and hop (0 = all hops).
+#[derive(Clone, Copy, Debug)]
+pub struct DetectionPoint {
+    pub attack: Attack,
+    pub window: f64,
+    pub hop: usize,
+    pub rate: DetectionRate,
+    pub chance: f64,
+}
+
+/// Observation windows for a run of `seconds`: doubling from 0.5 s up to
+/// half the run (so the longest still gives two trials per hop).
+pub fn windows(seconds: f64) -> Vec<f64> {
+    std::iter::successors(Some(0.5), |w| Some(w * 2.0))
+        .take_while(|&w| w <= (seconds - 1.0) / 2.0)
+        .collect()
+}
+
+/// Runs both attacks on every hop over disjoint windows of each length.
+pub fn detect(
+    obs: &Observation,
+    windows: &[f64],
+    seed: u64,
+) -> Result<Vec<DetectionPoint>, LabCmdError> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let max_hop = obs.hops.iter().map(|h| h.hop).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for attack in Attack::ALL {
+        for &w in windows {
+            let mut per_hop = vec![DetectionRate::default(); max_hop + 1];
+            let mut candidates = 0usize;
+            let mut start = 1.0;
+            while start + w <= obs.duration {
+                for hop in &obs.hops {
+                    let input = &obs.links[hop.input].at_receiver;
+                    let scores = hop
+                        .candidates
+                        .iter()
+                        .map(|&c| {
+                            let output = &obs.links[c].at_sender;
+                            match attack {
+                                Attack::Frequency => {
+                                    flow_distance(input, output, start, w, FREQ_BIN)
+                                }
+                                Attack::MutualInformation => flow_mutual_information(
+                                    input,
+                                    output,
+                                    start,
+                                    w,
+                                    &MiParams::default(),
+                                ),
+                            }
+                        })
+                        .collect::<Result<Vec<f64>, _>>()?;
+                    let pick = guess(&scores, attack.closer(), &mut rng);
+                    let correct = pick.map(|i| hop.candidates[i]) == Some(hop.truth);
+                    per_hop[0].record(correct);
+                    per_hop[hop.hop].record(correct);
+                    candidates += hop.candidates.len();
+                }
+                start += w;
+            }
+            let trials = per_hop[0].trials.max(1) as f64;
+            let chance = trials / candidates.max(1) as f64;
+            for (hop, rate) in per_hop.into_iter().enumerate() {
+                if rate.trials > 0 {
+                    out.push(DetectionPoint {
+                        attack,
+                        window: w,
+                        hop,
+                        rate,
+                        chance,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the network, the attacks, and writes the report.
+pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdError> {
+    args.network.circuits()?;
+    let plan = args.plan(&common)?;
+    let out = Output::create(&common.out_dir(name))?;
+    let started = std::time::Instant::now();
+    let obs = args.network.observe(&plan)?;
+    let ran = started.elapsed().as_secs_f64();
+    let points = detect(&obs, &windows(obs.duration), common.seed)?;
+    let mut table = Table::new(&[
+        "attack",
+        "window_s",
+        "hop",
+        "hits",
+        "trials",
+        "detection_rate",
+        "ci95_low",
+        "ci95_high",
+        "chance",
+    ]);
+    for p in &points {
+        let (lo, hi) = clopper_pearson(p.rate.hits, p.rate.trials, 0.95)?;
+        table.push(vec![
+            p.attack.name().to_string(),
+            f(p.window, 1),
+            if p.hop == 0 {
+                "all".into()
+            } else {
+                p.hop.to_string()
+            },
+            p.rate.hits.to_string(),
+            p.rate.trials.to_string(),
+            f(p.rate.rate(), 3),
+            f(lo, 3),
+            f(hi, 3),
+            f(p.chance, 3),
+        ]);
+    }
+    out.csv("detection.csv", &table)?;
+    let mut links = Table::new(&["link", "packets", "bytes", "packets_per_s"]);
+    for l in &obs.links {
+        links.push(vec![
+            l.name(),
+            l.at_sender.len().to_string(),
+            l.at_sender.bytes().to_string(),
+            f(l.at_sender.len() as f64 / obs.duration, 1),
+        ]);
+    }
+    out.csv("links.csv", &links)?;
+    let mut series: Vec<Series> = Attack::ALL
+        .iter()
+        .map(|&a| {
+            Series::new(
+                a.name(),
+                points
+                    .iter()
+                    .filter(|p| p.attack == a && p.hop == 0)
+                    .map(|p| (p.window, p.rate.rate()))
+                    .collect(),
+            )
+        })
+        .collect();
+    if let Some(p) = points.first() {
+        series.push(Series::new(
+            "random guess",
+            points
+                .iter()
+                .filter(|q| q.attack == p.attack && q.hop == 0)
+                .map(|q| (q.window, q.chance))
+                .collect(),
+        ));
+    }
+    let title = format!("Detection rate per hop, {:?} network", args.network);
+    try_line_chart(
+        &out.path("detection.png"),
+        &Chart {
+            title: &title,
+            x_label: "observation time (s)",
+            y_label: "detection rate",
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            series: &series,
+            legend_upper_left: false,
+        },
+    );
+    let circuits: String = obs
+        .circuits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}. {}\n", i + 1, c.join(" → ")))
+        .collect();
+    let summary = format!(
+        "# Passive flow correlation, {:?} network\n\nCircuits:\n\n{circuits}\n\
+         Each source sent {:.0} s of bursty Poisson traffic (512-byte cells); mixes delay \
+         every cell by Exp(mean {} ms); one-way delays between hosts uniform in [1, 100] ms. \
+         The attacker sees only packet times on the links (switch frame log), the input at \
+         the relay's side and the outputs as they leave it. Run took {ran:.1} s.\n\n\
+         Detection rate (hop `all` pools every hop of every circuit):\n\n{}\n\
+         Links:\n\n{}\nThe paper (Fig. 13) reports detection reaching 1.0 on every hop of \
+         the mix network as observation time grows; chance is 0.5.\n",
+        args.network,
+        plan.seconds,
+        plan.mix_delay_ms,
+        table.markdown(),
+        links.markdown()
+    );
+    out.write("summary.md", &summary)?;
+    println!("{}", table.text());
+    Ok(())
+}

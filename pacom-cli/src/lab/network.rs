@@ -1,0 +1,102 @@
+//! The network under test of the traffic-analysis experiments. Each kind
+//! runs real processes in a lab and returns what a passive observer of the
+//! links saw, plus the ground truth (which output link continues which
+//! input link at every hop), so `attack`, `spectrum` and `watermark` do not
+//! care which network produced the traffic.
+
+use clap::ValueEnum;
+use pacom_core::analysis::Flow;
+
+use super::error::LabCmdError;
+use super::mixnet;
+
+/// Which network the attacks run against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum NetworkKind {
+    /// Continuous-time (exponential) mixes in the paper's Fig. 12 layout.
+    #[default]
+    Mix,
+    /// PACOM nodes in the paper's Fig. 11 layout.
+    Pacom,
+}
+
+/// A directed link between two hosts, as the observer sees it at both ends.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub from: String,
+    pub to: String,
+    /// Data packets at the sender's side (when they left `from`).
+    pub at_sender: Flow,
+    /// The same packets at the receiver's side (when they reached `to`).
+    pub at_receiver: Flow,
+}
+
+impl Link {
+    pub fn name(&self) -> String {
+        format!("{}->{}", self.from, self.to)
+    }
+}
+
+/// One relay hop of one circuit: the link into the relay, the relay's
+/// output links (the attacker's candidates), and the right answer.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub circuit: usize,
+    /// 1-based position of the relay on the circuit.
+    pub hop: usize,
+    pub input: usize,
+    pub candidates: Vec<usize>,
+    pub truth: usize,
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub links: Vec<Link>,
+    pub hops: Vec<Hop>,
+    /// Seconds of traffic observed (from the log's start).
+    pub duration: f64,
+    /// Circuits as host paths, for the report.
+    pub circuits: Vec<Vec<String>>,
+}
+
+/// Traffic to drive through every circuit.
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    /// Seconds each source sends.
+    pub seconds: f64,
+    pub seed: u64,
+    /// Mean per-cell delay of the mixes (ms).
+    pub mix_delay_ms: f64,
+    /// Send times of each circuit's source (seconds from its start); `None`
+    /// lets the network draw its default traffic.
+    pub schedules: Option<Vec<Vec<f64>>>,
+}
+
+impl NetworkKind {
+    /// Runs the network with `plan` and observes every link.
+    pub fn observe(self, plan: &RunPlan) -> Result<Observation, LabCmdError> {
+        match self {
+            NetworkKind::Mix => mixnet::run(plan),
+            NetworkKind::Pacom => Err(Self::pacom_unavailable()),
+        }
+    }
+
+    /// Circuits the network carries (sources drive one each).
+    pub fn circuits(self) -> Result<Vec<Vec<&'static str>>, LabCmdError> {
+        match self {
+            NetworkKind::Mix => Ok(mixnet::CIRCUITS.iter().map(|c| c.to_vec()).collect()),
+            NetworkKind::Pacom => Err(Self::pacom_unavailable()),
+        }
+    }
+
+    /// The PACOM side needs a node process (`pacom run` with a config that
+    /// pins its swarms and neighbours) that the lab can start per host, and
+    /// a way to build the Table 4 circuits; neither exists in this build.
+    pub fn pacom_unavailable() -> LabCmdError {
+        LabCmdError::NotAvailable {
+            what: "PACOM nodes as the network under test",
+            why: "no PACOM node process to start in the lab namespaces yet",
+        }
+    }
+}
