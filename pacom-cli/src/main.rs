@@ -8,6 +8,8 @@ mod datadir;
 mod demo;
 mod inbox;
 mod outbox;
+mod proxy;
+mod proxy_config;
 mod setup;
 mod status;
 mod stego_cmd;

@@ -9,17 +9,22 @@
 //! applications talk to it through a [`NodeHandle`].
 
 pub mod block_map;
+pub mod circuit_opener;
 pub mod cover_storage;
 pub mod driver;
+pub mod exit_service;
 pub mod handle;
 mod link_task;
 pub mod links;
 pub mod runtime;
+pub mod streams;
 pub mod swarm;
 mod swarm_state;
 
+pub use circuit_opener::CircuitOpener;
 pub use cover_storage::CoverStorage;
 pub use driver::spawn_driver;
+pub use exit_service::start_exit;
 pub use handle::{
     describe_failure, HandleError, NodeHandle, NodeStatus, PendingMessage, SessionStatus,
 };
@@ -27,4 +32,5 @@ pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
 pub use pacom_core::circuit::NeighbourId;
 pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
+pub use streams::{Acceptor, CircuitStream, StreamHub};
 pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};
