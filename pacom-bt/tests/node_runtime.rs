@@ -151,29 +151,23 @@ async fn handle_sends_messages_and_streams_over_a_two_hop_circuit() {
         unreachable!()
     };
     let mut got = Vec::new();
-    loop {
-        match next_matching(&mut ev_c, |e| {
-            matches!(e, Event::StreamData { .. } | Event::StreamFinished { .. })
-        })
-        .await
-        {
-            Event::StreamData { data, .. } => got.extend(data),
-            _ => break,
-        }
+    while let Event::StreamData { data, .. } = next_matching(&mut ev_c, |e| {
+        matches!(e, Event::StreamData { .. } | Event::StreamFinished { .. })
+    })
+    .await
+    {
+        got.extend(data);
     }
     assert_eq!(got, b"ping over a stream");
     hc.stream_write(cs, cst, b"pong".to_vec()).await.unwrap();
     hc.stream_close(cs, cst).await.unwrap();
     let mut back = Vec::new();
-    loop {
-        match next_matching(&mut ev_a, |e| {
-            matches!(e, Event::StreamData { .. } | Event::StreamFinished { .. })
-        })
-        .await
-        {
-            Event::StreamData { data, .. } => back.extend(data),
-            _ => break,
-        }
+    while let Event::StreamData { data, .. } = next_matching(&mut ev_a, |e| {
+        matches!(e, Event::StreamData { .. } | Event::StreamFinished { .. })
+    })
+    .await
+    {
+        back.extend(data);
     }
     assert_eq!(back, b"pong");
 

@@ -72,8 +72,11 @@ struct Driver {
     peers: BTreeMap<SessionId, Fingerprint>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     /// Stream writes answered only once their stream's backlog drains.
-    blocked_writes: Vec<(SessionId, StreamId, Reply<Result<(), SessionError>>)>,
+    blocked_writes: Vec<BlockedWrite>,
 }
+
+/// A stream write whose caller waits for the stream's backlog to drain.
+type BlockedWrite = (SessionId, StreamId, Reply<Result<(), SessionError>>);
 
 /// Unsent stream bytes above which a writer waits.
 const WRITE_BACKLOG: usize = 256 * 1024;
