@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::proxy_config::{ExitSection, SocksSection, EXIT_DOC, SOCKS_DOC};
+
 /// Which PACOM network the node belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +34,10 @@ pub struct Config {
     pub rates: Rates,
     #[serde(default)]
     pub circuit: Circuit,
+    #[serde(default)]
+    pub exit: ExitSection,
+    #[serde(default)]
+    pub socks: SocksSection,
     #[serde(default, rename = "swarm")]
     pub swarms: Vec<SwarmEntry>,
 }
@@ -159,6 +165,15 @@ pub struct Overrides {
     /// Seconds to wait for a handshake response before retrying.
     #[arg(long, env = "PACOM_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<f64>,
+    /// Serve as an exit: connect to destinations for others' streams.
+    #[arg(long, env = "PACOM_EXIT")]
+    pub exit: bool,
+    /// Offer a SOCKS5 proxy on this address (needs --socks-exit or socks.exits).
+    #[arg(long, env = "PACOM_SOCKS")]
+    pub socks: Option<SocketAddr>,
+    /// Exit node for the SOCKS proxy: contact name or string (repeatable).
+    #[arg(long = "socks-exit", env = "PACOM_SOCKS_EXITS", value_delimiter = ',')]
+    pub socks_exits: Vec<String>,
 }
 
 impl Config {
@@ -171,6 +186,8 @@ impl Config {
             dht_bootstrap: Vec::new(),
             rates: Rates::default(),
             circuit: Circuit::default(),
+            exit: ExitSection::default(),
+            socks: SocksSection::default(),
             swarms: Vec::new(),
         }
     }
@@ -228,6 +245,15 @@ impl Config {
         if let Some(v) = o.handshake_timeout {
             self.circuit.handshake_timeout_secs = v;
         }
+        if o.exit {
+            self.exit.enabled = true;
+        }
+        if let Some(v) = o.socks {
+            self.socks.listen = Some(v);
+        }
+        if !o.socks_exits.is_empty() {
+            self.socks.exits = o.socks_exits.clone();
+        }
         self.check()
     }
 
@@ -257,6 +283,8 @@ impl Config {
                 bail!("{name} must be a positive number of seconds");
             }
         }
+        self.exit.check()?;
+        self.socks.check()?;
         if self.mode == ModeName::Private && self.group_key_file.is_none() {
             bail!("private mode needs group_key_file");
         }
@@ -291,6 +319,10 @@ impl Config {
         out.push_str(&toml::to_string(&CircuitTable {
             circuit: &self.circuit,
         })?);
+        out.push_str(EXIT_DOC);
+        out.push_str(&toml::to_string(&ExitTable { exit: &self.exit })?);
+        out.push_str(SOCKS_DOC);
+        out.push_str(&toml::to_string(&SocksTable { socks: &self.socks })?);
         out.push_str(SWARM_DOC);
         if !self.swarms.is_empty() {
             out.push_str(&toml::to_string(&SwarmTables {
@@ -319,6 +351,16 @@ struct RatesTable<'a> {
 #[derive(Serialize)]
 struct CircuitTable<'a> {
     circuit: &'a Circuit,
+}
+
+#[derive(Serialize)]
+struct ExitTable<'a> {
+    exit: &'a ExitSection,
+}
+
+#[derive(Serialize)]
+struct SocksTable<'a> {
+    socks: &'a SocksSection,
 }
 
 #[derive(Serialize)]

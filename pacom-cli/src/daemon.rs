@@ -108,11 +108,15 @@ async fn serve(
         listen = %node.local_addr(),
         "node running"
     );
+    let proxies = crate::proxy::start(&dd, &cfg, node.handle()).await?;
     println!(
         "pacom node {} listening on {}",
         identity.fingerprint(),
         node.local_addr()
     );
+    if let Some(addr) = proxies.socks_addr {
+        println!("socks5 proxy listening on {addr}");
+    }
     let (records, _) = broadcast::channel(256);
     let d = Arc::new(Daemon {
         dd: dd.clone(),
@@ -150,6 +154,7 @@ async fn serve(
     wait_for_signal().await?;
     tracing::info!("shutting down");
     accept.abort();
+    proxies.abort();
     let _ = std::fs::remove_file(dd.socket());
     let node = lock(&d.node).take();
     if let Some(node) = node {

@@ -9,6 +9,8 @@ mod demo;
 mod inbox;
 mod lab;
 mod outbox;
+mod proxy;
+mod proxy_config;
 mod setup;
 mod status;
 mod stego_cmd;

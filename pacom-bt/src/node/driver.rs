@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pacom_core::identity::{Fingerprint, Identity};
-use pacom_core::session::{Config, Event, MessageId, Node, NodeError, SessionId};
+use pacom_core::session::{
+    Config, Event, MessageId, Node, NodeError, SessionError, SessionId, StreamId,
+};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::handle::SessionStatus;
-use super::handle::{describe_failure, Command, NodeHandle, NodeStatus, PendingMessage};
+use super::handle::{describe_failure, Command, NodeHandle, NodeStatus, PendingMessage, Reply};
 use super::{LinkEvent, Links};
 
 /// Starts the driver task for `identity` over `links`. The handle is the
@@ -47,6 +49,7 @@ pub fn spawn_driver(
         pending: HashMap::new(),
         peers: BTreeMap::new(),
         subscribers: Vec::new(),
+        blocked_writes: Vec::new(),
     };
     let task = tokio::spawn(driver.run());
     let handle = NodeHandle {
@@ -68,7 +71,15 @@ struct Driver {
     /// Whom our own sessions lead to (the target side never learns it).
     peers: BTreeMap<SessionId, Fingerprint>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    /// Stream writes answered only once their stream's backlog drains.
+    blocked_writes: Vec<BlockedWrite>,
 }
+
+/// A stream write whose caller waits for the stream's backlog to drain.
+type BlockedWrite = (SessionId, StreamId, Reply<Result<(), SessionError>>);
+
+/// Unsent stream bytes above which a writer waits.
+const WRITE_BACKLOG: usize = 256 * 1024;
 
 impl Driver {
     fn now(&self) -> Duration {
@@ -165,6 +176,11 @@ impl Driver {
                 });
                 let _ = reply.send(res);
             }
+            Command::ConnectNew(contact, reply) => {
+                let s = self.node.connect_new(&contact, now);
+                self.peers.insert(s, contact.fingerprint());
+                let _ = reply.send(s);
+            }
             Command::OpenStream(s, reply) => {
                 let _ = reply.send(self.node.open_stream(s, now));
             }
@@ -173,9 +189,14 @@ impl Driver {
                 stream,
                 data,
                 reply,
-            } => {
-                let _ = reply.send(self.node.stream_write(session, stream, &data, now));
-            }
+            } => match self.node.stream_write(session, stream, &data, now) {
+                Ok(()) if self.backlogged(session, stream) => {
+                    self.blocked_writes.push((session, stream, reply));
+                }
+                res => {
+                    let _ = reply.send(res);
+                }
+            },
             Command::StreamClose(s, id, reply) => {
                 let _ = reply.send(self.node.stream_close(s, id, now));
             }
@@ -209,6 +230,28 @@ impl Driver {
         }
     }
 
+    fn backlogged(&self, session: SessionId, stream: StreamId) -> bool {
+        self.node
+            .stream_backlog(session, stream)
+            .is_some_and(|n| n > WRITE_BACKLOG)
+    }
+
+    /// Answers the blocked writes whose stream drained (or died).
+    fn release_writes(&mut self) {
+        let blocked = std::mem::take(&mut self.blocked_writes);
+        for (session, stream, reply) in blocked {
+            match self.node.stream_backlog(session, stream) {
+                Some(n) if n > WRITE_BACKLOG => self.blocked_writes.push((session, stream, reply)),
+                Some(_) => {
+                    let _ = reply.send(Ok(()));
+                }
+                None => {
+                    let _ = reply.send(Err(SessionError::Failed(session)));
+                }
+            }
+        }
+    }
+
     /// Hands events out and moves the node's outgoing bytes into the links.
     fn after_step(&mut self) {
         let mut consumed_stream_data = false;
@@ -237,6 +280,9 @@ impl Driver {
             // Taking stream data widened receive windows; let the node say so now.
             let now = self.now();
             self.node.handle_timeout(now);
+        }
+        if !self.blocked_writes.is_empty() {
+            self.release_writes();
         }
         for (n, bytes) in self.node.drain_outgoing() {
             if let Err(e) = self.links.write(n, &bytes) {

@@ -80,6 +80,7 @@ pub(crate) type Reply<T> = oneshot::Sender<T>;
 /// What the driver is asked to do.
 pub(crate) enum Command {
     Connect(Contact, Reply<SessionId>),
+    ConnectNew(Contact, Reply<SessionId>),
     Send {
         session: SessionId,
         data: Vec<u8>,
@@ -136,6 +137,12 @@ impl NodeHandle {
         self.ask(|r| Command::Connect(c, r)).await
     }
 
+    /// A fresh session to `contact` that shares no circuit with any other.
+    pub async fn connect_new(&self, contact: &Contact) -> Result<SessionId, HandleError> {
+        let c = contact.clone();
+        self.ask(|r| Command::ConnectNew(c, r)).await
+    }
+
     /// Queues `data` as one message on `session`.
     pub async fn send(
         &self,
@@ -161,6 +168,9 @@ impl NodeHandle {
         Ok(self.ask(|r| Command::OpenStream(session, r)).await??)
     }
 
+    /// Appends `data` to the stream. Resolves once the bytes not yet
+    /// admitted by the peer's window are few again, so a writer that awaits
+    /// each call is paced by the stream's flow control.
     pub async fn stream_write(
         &self,
         session: SessionId,

@@ -15,8 +15,10 @@
 
 pub mod block_map;
 pub mod bootstrap;
+pub mod circuit_opener;
 pub mod cover_storage;
 pub mod driver;
+pub mod exit_service;
 pub mod handle;
 pub mod have_order;
 pub mod joining;
@@ -24,12 +26,15 @@ mod link_task;
 pub mod links;
 pub mod newcomer;
 pub mod runtime;
+pub mod streams;
 pub mod swarm;
 mod swarm_state;
 
 pub use bootstrap::BootstrapRole;
+pub use circuit_opener::CircuitOpener;
 pub use cover_storage::CoverStorage;
 pub use driver::spawn_driver;
+pub use exit_service::start_exit;
 pub use handle::{
     describe_failure, HandleError, NodeHandle, NodeStatus, PendingMessage, SessionStatus,
 };
@@ -42,4 +47,5 @@ pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
 pub use newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
 pub use pacom_core::circuit::NeighbourId;
 pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
+pub use streams::{Acceptor, CircuitStream, StreamHub};
 pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};

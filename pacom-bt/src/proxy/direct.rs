@@ -2,8 +2,8 @@
 //! in-memory pipe, speaking exactly the bytes a circuit stream will carry.
 //!
 //! This is for tests, benchmarks and debugging. The real opener, which
-//! picks a circuit per isolation key and opens a circuit stream to a remote
-//! exit, comes with the node runtime.
+//! keeps a session per isolation key and opens circuit streams to a remote
+//! exit, is [`crate::node::CircuitOpener`].
 
 use super::connector::{CircuitKey, ExitConnector};
 use super::wire_io::read_message;

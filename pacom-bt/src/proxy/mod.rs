@@ -1,13 +1,13 @@
 //! Public mode's TCP proxy: a local SOCKS5 front and the exit connector.
 //!
 //! The two halves meet through [`StreamOpener`]: the SOCKS front asks it for
-//! a byte stream to a destination, and the node runtime will implement it by
-//! opening a stream on a circuit to an exit, writing a
-//! [`Begin`](pacom_core::exit::Begin) and reading the exit's
-//! [`Connected`](pacom_core::exit::Connected). The exit side of that stream
-//! is [`ExitConnector::serve_stream`]. Until the runtime exists,
-//! [`DirectOpener`] runs the very same exchange over an in-memory pipe to an
-//! exit in the same process, which the tests and the benchmark use.
+//! a byte stream to a destination. The node runtime's
+//! [`CircuitOpener`](crate::node::CircuitOpener) opens a stream on a circuit
+//! to an exit, writes a [`Begin`](pacom_core::exit::Begin) and reads the
+//! exit's [`Connected`](pacom_core::exit::Connected); the exit side of that
+//! stream is [`ExitConnector::serve_stream`]. [`DirectOpener`] runs the very
+//! same exchange over an in-memory pipe to an exit in the same process, for
+//! tests that need no circuits.
 
 mod connector;
 mod direct;

@@ -241,6 +241,13 @@ impl<R: RngCore + CryptoRng> Node<R> {
         {
             return s.id;
         }
+        self.connect_new(contact, now)
+    }
+
+    /// Always opens a fresh session to `contact`, with circuits of its own.
+    /// Used where traffic must not be linkable to other sessions to the same
+    /// peer (SOCKS streams with different isolation keys).
+    pub fn connect_new(&mut self, contact: &Contact, now: Duration) -> SessionId {
         let id = SessionId(self.next_session);
         self.next_session += 1;
         let mut token = [0u8; 16];
@@ -284,6 +291,14 @@ impl<R: RngCore + CryptoRng> Node<R> {
         self.live_session(s)?.stream_write(id, data, now)?;
         self.flush(now);
         Ok(())
+    }
+
+    /// Bytes written to a stream that the peer's window has not yet let
+    /// into frames; `None` if the session or stream is gone or failed.
+    /// Writers wait while this is large, so flow control reaches them.
+    pub fn stream_backlog(&self, s: SessionId, id: StreamId) -> Option<usize> {
+        let sess = self.sessions.get(&s).filter(|x| !x.failed)?;
+        sess.streams.get(&id.0).map(|st| st.send_buf.len())
     }
 
     /// Half-closes our sending side of the stream.

@@ -1,0 +1,294 @@
+//! Shared by the multi-process tests and the SOCKS benchmark: `pacom run`
+//! nodes in temporary directories, and a tiny HTTP server.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Every block a link downloads, data or cover, uses one up: the PACOM
+/// files must outlast a test at the links' rates.
+pub const PACOM_FILE_SIZE: u64 = 1 << 30;
+/// 16 KiB blocks per second per link.
+pub const LINK_RATE: &str = "200";
+
+pub fn pacom(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pacom"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("PACOM_DATA_DIR")
+        .output()
+        .expect("run pacom")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex_string(&Sha256::digest(b))
+}
+
+fn hex_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Incompressible, reproducible bytes.
+pub fn test_data(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    data
+}
+
+/// Serves `/big.bin` (all of the data) and `/small.bin` (its first 4 KiB)
+/// over HTTP/1.0 on 127.0.0.1, one thread per request.
+pub struct HttpServer {
+    pub port: u16,
+}
+
+impl HttpServer {
+    pub fn start(data: Vec<u8>) -> HttpServer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let data = Arc::new(data);
+        std::thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                let data = data.clone();
+                std::thread::spawn(move || serve(conn, &data));
+            }
+        });
+        HttpServer { port }
+    }
+}
+
+fn serve(mut conn: TcpStream, data: &[u8]) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head).into_owned();
+    let body: &[u8] = if line.starts_with("GET /big.bin ") {
+        data
+    } else if line.starts_with("GET /small.bin ") {
+        &data[..4096]
+    } else {
+        let _ = conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(body);
+}
+
+/// One `pacom` data directory and, while running, its `pacom run` process.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub addr: Option<String>,
+    /// The SOCKS listener's address, when the node prints one.
+    pub socks: Option<String>,
+}
+
+impl Node {
+    pub fn init() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let out = pacom(
+            dir.path(),
+            &[
+                "init",
+                "--listen",
+                "127.0.0.1:0",
+                "--link-rate",
+                LINK_RATE,
+                "--handshake-timeout",
+                "5",
+            ],
+        );
+        assert!(out.status.success(), "init: {}", text(&out.stderr));
+        Node {
+            dir,
+            child: None,
+            addr: None,
+            socks: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn contact(&self) -> String {
+        let out = pacom(self.path(), &["id"]);
+        assert!(out.status.success());
+        text(&out.stdout).lines().next().unwrap().to_string()
+    }
+
+    pub fn add_contact(&self, name: &str, contact: &str) {
+        let out = pacom(self.path(), &["contacts", "add", name, contact]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
+    /// Sets `section.key = value` (a TOML value) in the config file.
+    pub fn set_config(&self, section: &str, key: &str, value: &str) {
+        let cfg = self.path().join("config.toml");
+        let mut doc: toml::Table = std::fs::read_to_string(&cfg).unwrap().parse().unwrap();
+        let v: toml::Table = format!("v = {value}").parse().unwrap();
+        let table = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table
+            .as_table_mut()
+            .unwrap()
+            .insert(key.to_string(), v["v"].clone());
+        std::fs::write(cfg, toml::to_string(&doc).unwrap()).unwrap();
+    }
+
+    pub fn append_config(&self, extra: &str) {
+        let cfg = self.path().join("config.toml");
+        let mut t = std::fs::read_to_string(&cfg).unwrap();
+        t.push_str(extra);
+        std::fs::write(cfg, t).unwrap();
+    }
+
+    pub fn add_swarm(&self, seed: &str, peers: &[&str]) {
+        let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
+        self.append_config(&format!(
+            "\n[[swarm]]\nseed = \"{seed}\"\nsize = {PACOM_FILE_SIZE}\npeers = [{}]\ninitial_fraction = 0.5\n",
+            peers.join(", ")
+        ));
+    }
+
+    /// Starts `pacom run` and reads the addresses it prints.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("run.log"))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pacom"))
+            .arg("--data-dir")
+            .arg(self.path())
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn pacom run");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(n) if n > 0 => {
+                        if tx.send(line).is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        });
+        let last_word = |line: &str| {
+            line.trim()
+                .rsplit(' ')
+                .next()
+                .filter(|a| a.contains(':'))
+                .map(str::to_string)
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("node did not start: {}", self.log()));
+        self.addr = Some(last_word(&line).unwrap_or_else(|| panic!("no address in {line:?}")));
+        // The SOCKS line, if configured, follows at once.
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.starts_with("socks5 proxy listening on") {
+                self.socks = last_word(&line);
+            }
+        }
+        self.child = Some(child);
+    }
+
+    pub fn addr(&self) -> &str {
+        self.addr.as_deref().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("run.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the node must exit cleanly.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "node exited with {st}: {}", self.log());
+                break;
+            }
+            assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        let out = pacom(self.path(), &["status", "--json"]);
+        assert!(out.status.success(), "status: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("status is JSON")
+    }
+
+    pub fn wait_neighbours(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status();
+            if s["neighbours"].as_array().map_or(0, Vec::len) >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "links not up: {s}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
