@@ -1,4 +1,5 @@
-//! Benchmark (run with `cargo test -p pacom-cli --test socks_bench`): a
+//! Benchmark (run with `PACOM_BENCH=1 cargo test -p pacom-cli --test socks_bench`;
+//! the default test run skips it, as speed is no test's business): a
 //! 20 MiB HTTP download with curl through a SOCKS5 proxy whose circuit
 //! crosses three PACOM links (alice — bob — carol — dave, dave the exit),
 //! beside a direct curl of the same file in the same run. Prints time to
@@ -37,6 +38,10 @@ fn timed_curl(proxy: Option<&str>, url: &str) -> (f64, f64) {
 }
 
 fn main() {
+    if std::env::var_os("PACOM_BENCH").is_none() {
+        println!("socks_bench: skipped (set PACOM_BENCH=1 to run the benchmark)");
+        return;
+    }
     let data = test_data(20 << 20);
     let http = HttpServer::start(data);
     let mut nodes: Vec<Node> = (0..4).map(|_| Node::init()).collect();
