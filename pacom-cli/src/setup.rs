@@ -10,25 +10,19 @@ use pacom_bt::node::{NodeConfig, SwarmConfig};
 use pacom_bt::EngineConfig;
 use pacom_core::bootstrap::file_seed;
 use pacom_core::identity::Identity;
-use pacom_core::link::{Mode, DEFAULT_PUBLIC_GROUP_KEY};
-use pacom_core::pacom_file::{
-    CoverFactory, CoverKind, PacomFile, PacomFileError, PacomFileOptions,
-};
+use pacom_core::link::DEFAULT_PUBLIC_GROUP_KEY;
+use pacom_core::swarm_profile::SwarmProfile;
+use pacom_core::pacom_file::{PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
-use stego::{Cover, PayloadRate, PcmCarrier, WavCover};
 
 use crate::config::{parse_date, Config, ModeName, SwarmEntry};
 use crate::datadir::DataDir;
 
-/// Private mode's cover: a generated stereo recording.
-struct WavFactory;
-
-impl CoverFactory for WavFactory {
-    fn kind_name(&self) -> &str {
-        "wav"
-    }
-    fn build(&self, seed: [u8; 32], size: Option<u64>) -> Result<Box<dyn Cover>, PacomFileError> {
-        Ok(Box::new(WavCover::new(&seed, size.unwrap_or(64 << 20))))
+/// The mode's cover kind and carrier (one definition for every node).
+fn profile(cfg: &Config, key: [u8; 32]) -> SwarmProfile {
+    match cfg.mode {
+        ModeName::Public => SwarmProfile::public(),
+        ModeName::Private => SwarmProfile::private(key),
     }
 }
 
@@ -71,10 +65,7 @@ pub fn pacom_file(cfg: &Config, key: &[u8; 32], s: &SwarmEntry) -> Result<PacomF
             file_seed(key, x, ip, parse_date(date)?)
         }
     };
-    let kind = match cfg.mode {
-        ModeName::Public => CoverKind::Archive,
-        ModeName::Private => CoverKind::Custom(Arc::new(WavFactory)),
-    };
+    let kind = profile(cfg, *key).cover_kind();
     let opts = PacomFileOptions {
         piece_length: s.piece_length,
         ..PacomFileOptions::with_size(s.size)
@@ -90,13 +81,9 @@ pub fn swarm_config(
     peers: Vec<std::net::SocketAddr>,
     initial_fraction: f64,
 ) -> SwarmConfig {
-    let (mode, carrier): (Mode, Arc<dyn stego::Carrier>) = match cfg.mode {
-        ModeName::Public => (Mode::Public, Arc::new(stego::CiphertextCarrier)),
-        ModeName::Private => (
-            Mode::Private,
-            Arc::new(PcmCarrier::new(key, PayloadRate::DEFAULT)),
-        ),
-    };
+    // Private mode's carrier is keyed per swarm from the group key.
+    let profile = profile(cfg, key);
+    let (mode, carrier) = (profile.mode, profile.carrier(&file.info_hash));
     let r = &cfg.rates;
     SwarmConfig {
         file,
