@@ -11,9 +11,9 @@ use pacom_bt::EngineConfig;
 use pacom_core::bootstrap::file_seed;
 use pacom_core::identity::Identity;
 use pacom_core::link::DEFAULT_PUBLIC_GROUP_KEY;
-use pacom_core::swarm_profile::SwarmProfile;
 use pacom_core::pacom_file::{PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
+use pacom_core::swarm_profile::SwarmProfile;
 
 use crate::config::{parse_date, Config, ModeName, SwarmEntry};
 use crate::datadir::DataDir;
