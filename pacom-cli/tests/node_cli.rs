@@ -4,12 +4,13 @@
 //! `status --json`, and a message queued at a node that is then stopped is
 //! delivered after restart. Plus bad user input: one-line errors, no panics.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod common;
+
+use common::{pacom, text, Node};
 
 const SWARM_AB: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const SWARM_BC: &str = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -17,21 +18,6 @@ const SWARM_BC: &str = "22222222222222222222222222222222222222222222222222222222
 /// files must outlast the test at the links' rates.
 const PACOM_FILE_SIZE: u64 = 512 << 20;
 const LINK_RATE: &str = "80";
-
-fn pacom(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pacom"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("PACOM_DATA_DIR")
-        .output()
-        .expect("run pacom")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A command that must fail with a one-line error naming `needle`.
 fn fails_with(out: Output, needle: &str) {
@@ -45,197 +31,21 @@ fn fails_with(out: Output, needle: &str) {
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err:?}");
 }
 
-struct Node {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    addr: Option<String>,
-}
-
-impl Node {
-    fn init() -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let out = pacom(
-            dir.path(),
-            &[
-                "init",
-                "--listen",
-                "127.0.0.1:0",
-                "--link-rate",
-                LINK_RATE,
-                "--handshake-timeout",
-                "5",
-            ],
-        );
-        assert!(out.status.success(), "init: {}", text(&out.stderr));
-        Node {
-            dir,
-            child: None,
-            addr: None,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn contact(&self) -> String {
-        let out = pacom(self.path(), &["id"]);
-        assert!(out.status.success());
-        text(&out.stdout).lines().next().unwrap().to_string()
-    }
-
-    fn add_contact(&self, name: &str, contact: &str) {
-        let out = pacom(self.path(), &["contacts", "add", name, contact]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-
-    fn add_swarm(&self, seed: &str, peers: &[&str], fraction: f64) {
-        let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
-        let cfg = self.path().join("config.toml");
-        let mut t = std::fs::read_to_string(&cfg).unwrap();
-        t.push_str(&format!(
-            "\n[[swarm]]\nseed = \"{seed}\"\nsize = {PACOM_FILE_SIZE}\npeers = [{}]\ninitial_fraction = {fraction}\n",
-            peers.join(", ")
-        ));
-        std::fs::write(cfg, t).unwrap();
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path().join("run.log"))
-            .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pacom"))
-            .arg("--data-dir")
-            .arg(self.path())
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn pacom run");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("node did not start: {}", self.log()));
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|a| a.contains(':'))
-            .unwrap_or_else(|| panic!("no address in {line:?}: {}", self.log()))
-            .to_string();
-        self.addr = Some(addr);
-        self.child = Some(child);
-    }
-
-    fn addr(&self) -> &str {
-        self.addr.as_deref().unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path().join("run.log")).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the node must exit cleanly.
-    fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                assert!(st.success(), "node exited with {st}: {}", self.log());
-                break;
-            }
-            assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn status(&self) -> Value {
-        let out = pacom(self.path(), &["status", "--json"]);
-        assert!(out.status.success(), "status: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("status is JSON")
-    }
-
-    fn inbox(&self) -> Vec<Value> {
-        let out = pacom(self.path(), &["inbox", "--json"]);
-        assert!(out.status.success(), "inbox: {}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("inbox line is JSON"))
-            .collect()
-    }
-
-    fn wait_inbox(&self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(v) = self.inbox().into_iter().find(|v| pred(v)) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} never arrived: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn wait_neighbours(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.status();
-            if s["neighbours"].as_array().map_or(0, Vec::len) >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "links not up: {s}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn three_processes_exchange_messages_and_a_file_and_survive_restart() {
     let t0 = Instant::now();
-    let mut alice = Node::init();
-    let mut bob = Node::init();
-    let mut carol = Node::init();
+    let mut alice = Node::init_with(LINK_RATE, PACOM_FILE_SIZE);
+    let mut bob = Node::init_with(LINK_RATE, PACOM_FILE_SIZE);
+    let mut carol = Node::init_with(LINK_RATE, PACOM_FILE_SIZE);
     alice.add_contact("carol", &carol.contact());
     carol.add_contact("alice", &alice.contact());
 
     // Bob is in both swarms and knows nobody; the others meet him there.
-    bob.add_swarm(SWARM_AB, &[], 0.5);
-    bob.add_swarm(SWARM_BC, &[], 0.5);
+    bob.add_swarm(SWARM_AB, &[]);
+    bob.add_swarm(SWARM_BC, &[]);
     bob.start();
-    alice.add_swarm(SWARM_AB, &[bob.addr()], 0.5);
-    carol.add_swarm(SWARM_BC, &[bob.addr()], 0.5);
+    alice.add_swarm(SWARM_AB, &[bob.addr()]);
+    carol.add_swarm(SWARM_BC, &[bob.addr()]);
     alice.start();
     carol.start();
     alice.wait_neighbours(1);
@@ -340,7 +150,7 @@ fn bad_input_gives_one_line_errors() {
     fails_with(pacom(empty.path(), &["id"]), "pacom init");
     fails_with(pacom(empty.path(), &["status"]), "pacom init");
 
-    let node = Node::init();
+    let node = Node::init_with(LINK_RATE, PACOM_FILE_SIZE);
     let dir = node.path();
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;

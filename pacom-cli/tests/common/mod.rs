@@ -109,10 +109,18 @@ pub struct Node {
     pub addr: Option<String>,
     /// The SOCKS listener's address, when the node prints one.
     pub socks: Option<String>,
+    /// Size of the PACOM files of the swarms this node joins.
+    pub file_size: u64,
 }
 
 impl Node {
     pub fn init() -> Node {
+        Node::init_with(LINK_RATE, PACOM_FILE_SIZE)
+    }
+
+    /// A node whose links download `link_rate` blocks/s and whose swarms'
+    /// files are `file_size` bytes.
+    pub fn init_with(link_rate: &str, file_size: u64) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let out = pacom(
             dir.path(),
@@ -121,7 +129,7 @@ impl Node {
                 "--listen",
                 "127.0.0.1:0",
                 "--link-rate",
-                LINK_RATE,
+                link_rate,
                 "--handshake-timeout",
                 "5",
             ],
@@ -132,6 +140,7 @@ impl Node {
             child: None,
             addr: None,
             socks: None,
+            file_size,
         }
     }
 
@@ -175,7 +184,8 @@ impl Node {
     pub fn add_swarm(&self, seed: &str, peers: &[&str]) {
         let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
         self.append_config(&format!(
-            "\n[[swarm]]\nseed = \"{seed}\"\nsize = {PACOM_FILE_SIZE}\npeers = [{}]\ninitial_fraction = 0.5\n",
+            "\n[[swarm]]\nseed = \"{seed}\"\nsize = {}\npeers = [{}]\ninitial_fraction = 0.5\n",
+            self.file_size,
             peers.join(", ")
         ));
     }
@@ -265,6 +275,32 @@ impl Node {
         let out = pacom(self.path(), &["status", "--json"]);
         assert!(out.status.success(), "status: {}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("status is JSON")
+    }
+
+    /// Every inbox record, as `inbox --json` prints them.
+    pub fn inbox(&self) -> Vec<Value> {
+        let out = pacom(self.path(), &["inbox", "--json"]);
+        assert!(out.status.success(), "inbox: {}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("inbox line is JSON"))
+            .collect()
+    }
+
+    /// The first inbox record matching `pred`, waiting up to 90 s.
+    pub fn wait_inbox(&self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(v) = self.inbox().into_iter().find(|v| pred(v)) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never arrived: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn wait_neighbours(&self, n: usize) {
