@@ -33,6 +33,7 @@ fn swarm(file: &Arc<PacomFile>, peers: Vec<std::net::SocketAddr>) -> SwarmConfig
         peer_sources: Vec::new(),
         observer: None,
         timing: pacom_bt::node::LinkTiming::default(),
+        leaky_control: None,
     }
 }
 

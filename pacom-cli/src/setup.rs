@@ -105,6 +105,7 @@ pub fn swarm_config(
         peer_sources: Vec::new(),
         observer: None,
         timing: pacom_bt::node::LinkTiming::default(),
+        leaky_control: None,
     }
 }
 

@@ -104,6 +104,17 @@ pub fn inter_message_times(events: &[WireEvent]) -> Vec<f64> {
         .collect()
 }
 
+/// `samples` as an observer with a clock of resolution `step` sees them:
+/// each value rounded down to a multiple of `step` (in units of `step`).
+///
+/// Times measured inside a host carry its task scheduling and processing
+/// jitter (microseconds) that an observer of a real network never sees
+/// through the network's own; comparing at the resolution the scheduler
+/// itself works at (its timer's) keeps a test about scheduling decisions.
+pub fn at_resolution(samples: &[f64], step: f64) -> Vec<f64> {
+    samples.iter().map(|x| (x / step).floor()).collect()
+}
+
 /// Number of events in each `window` of `[start, end)` (a trailing partial window is dropped).
 pub fn counts_per_window(
     events: &[WireEvent],
@@ -198,5 +209,23 @@ mod tests {
             Duration::from_millis(100),
         );
         assert_eq!(counts, vec![1.0, 2.0, 1.0]);
+        assert_eq!(at_resolution(&gaps, 0.04), vec![2.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn coarse_resolution_hides_microsecond_shifts_not_rate_changes() {
+        let a = sample(Exp::new(100.0).unwrap(), 1000, 6);
+        let shifted: Vec<f64> = sample(Exp::new(100.0).unwrap(), 1000, 7)
+            .into_iter()
+            .map(|x| x + 20e-6)
+            .collect();
+        let slower = sample(Exp::new(70.0).unwrap(), 1000, 8);
+        let p = |x: &[f64], y: &[f64]| {
+            ks_two_sample(&at_resolution(x, 1e-3), &at_resolution(y, 1e-3))
+                .unwrap()
+                .p_value
+        };
+        assert!(p(&a, &shifted) > 0.01);
+        assert!(p(&a, &slower) < 0.01);
     }
 }

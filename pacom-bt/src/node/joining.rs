@@ -400,6 +400,7 @@ impl Runner {
             peer_sources: vec![Arc::new(DhtSource::new(self.dht.clone())) as Arc<dyn PeerSource>],
             observer: None,
             timing: tpl.timing,
+            leaky_control: None,
         };
         let swarm = match PacomSwarm::join(&self.engine, &self.links, cfg).await {
             Ok(s) => Some(s),

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use pacom_core::analysis::LeakyAnswerer;
 use pacom_core::link::{Link, LinkError, MIN_CAPACITY};
 use pacom_core::pacom_file::PacomFileError;
 use pacom_core::schedule::{BlockRequest, RequestPacer, ScheduleError, UploadPacer};
@@ -71,6 +72,8 @@ pub enum LinkTaskError {
     Cover(#[from] PacomFileError),
     #[error("schedule: {0}")]
     Schedule(#[from] ScheduleError),
+    #[error("positive control: {0}")]
+    Control(String),
     #[error("peer silent for {0:?}")]
     Idle(Duration),
     #[error("{0}")]
@@ -143,6 +146,9 @@ struct LinkTask {
     link: Arc<Mutex<Link>>,
     pacer: RequestPacer,
     upload: UploadPacer<BlockRequest>,
+    /// The independence test's positive control only (see
+    /// [`super::SwarmConfig::leaky_control`]); `None` in every real node.
+    leaky: Option<LeakyAnswerer<BlockRequest>>,
     /// When each outstanding request was sent (request timeouts).
     sent_at: HashMap<BlockRequest, Duration>,
     writer: OwnedWriteHalf,
@@ -160,12 +166,19 @@ impl LinkTask {
     ) -> Result<Self, LinkTaskError> {
         let pacer = RequestPacer::new(state.pacer, state.geometry, &mut OsRng)?;
         let upload = UploadPacer::new(state.upload_rate, UPLOAD_BURST, MAX_QUEUED_REQUESTS)?;
+        let leaky = match state.leaky_control {
+            Some(rate) => {
+                Some(LeakyAnswerer::new(rate).map_err(|e| LinkTaskError::Control(e.to_string()))?)
+            }
+            None => None,
+        };
         Ok(Self {
             state,
             id,
             link,
             pacer,
             upload,
+            leaky,
             sent_at: HashMap::new(),
             writer,
             out: BytesMut::with_capacity(256 * 1024),
@@ -202,11 +215,16 @@ impl LinkTask {
         }));
         loop {
             let now = self.state.now();
-            let wait = [self.pacer.next_wakeup(now), self.upload.next_wakeup(now)]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(HOUSEKEEPING, |w| w.min(HOUSEKEEPING));
+            let leaky = self.leaky.as_ref().and_then(|l| l.next_wakeup(now));
+            let wait = [
+                self.pacer.next_wakeup(now),
+                self.upload.next_wakeup(now),
+                leaky,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(HOUSEKEEPING, |w| w.min(HOUSEKEEPING));
             tokio::select! {
                 m = msg_rx.recv() => {
                     let Some(m) = m else { return Err(LinkTaskError::Closed) };
@@ -298,6 +316,9 @@ impl LinkTask {
             WireMsg::Cancel(r) => {
                 let block = block_map::from_wire(&r);
                 self.upload.retain(|b| *b != block);
+                if let Some(l) = &mut self.leaky {
+                    l.retain(|b| *b != block);
+                }
             }
             WireMsg::Piece { index, begin, data } => self.on_piece(index, begin, data)?,
         }
@@ -343,7 +364,12 @@ impl LinkTask {
             self.send(WireMsg::Request(block_map::to_wire(&block)));
             self.observe(REQUEST_WIRE_SIZE, Direction::Out);
         }
-        for block in self.upload.poll(now) {
+        let mut answers = self.upload.poll(now);
+        if let Some(leaky) = &mut self.leaky {
+            leaky.hold(answers);
+            answers = leaky.release(now, lock(&self.link).queued());
+        }
+        for block in answers {
             self.answer(block)?;
         }
         Ok(())

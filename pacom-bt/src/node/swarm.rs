@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pacom_core::analysis::LeakyAnswerer;
 use pacom_core::link::{LinkConfig, Mode};
 use pacom_core::pacom_file::PacomFile;
 use pacom_core::schedule::{Geometry, PacerConfig, Progress, RequestPacer, UploadPacer};
@@ -72,6 +73,12 @@ pub struct SwarmConfig {
     /// Sees every REQUEST and PIECE of every link of the swarm.
     pub observer: Option<WireObserver>,
     pub timing: LinkTiming,
+    /// **Positive control of the independence test only; `None` in every
+    /// real node.** Makes each link a deliberately data-driven answerer
+    /// ([`pacom_core::analysis::LeakyAnswerer`]): while its output queue is
+    /// empty it answers at most this many requests per second. It breaks
+    /// Theorem 1 on purpose, so the test can show it would catch that.
+    pub leaky_control: Option<f64>,
 }
 
 impl SwarmConfig {
@@ -90,6 +97,7 @@ impl SwarmConfig {
             peer_sources: Vec::new(),
             observer: None,
             timing: LinkTiming::default(),
+            leaky_control: None,
         }
     }
 
@@ -190,6 +198,9 @@ impl PacomSwarm {
         // Reject bad rates here rather than in every link task.
         RequestPacer::new(cfg.pacer, geometry, &mut OsRng).map_err(config_error)?;
         UploadPacer::<()>::new(cfg.upload_rate, BLOCK_SIZE, 1).map_err(config_error)?;
+        if let Some(rate) = cfg.leaky_control {
+            LeakyAnswerer::<()>::new(rate).map_err(config_error)?;
+        }
         let progress = initial_progress(geometry, cfg.initial_fraction)?;
         let metainfo = Metainfo::from_info_bytes(&file.info_bytes, Vec::new())
             .map_err(|e| config_error(format!("PACOM file metainfo: {e}")))?;
@@ -214,6 +225,7 @@ impl PacomSwarm {
             timing: cfg.timing,
             links: links.clone(),
             observer: cfg.observer,
+            leaky_control: cfg.leaky_control,
             our_id,
             listen_port: engine.local_addr().port(),
         }));

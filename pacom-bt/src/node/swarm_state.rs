@@ -55,6 +55,9 @@ pub(crate) struct SwarmState {
     pub timing: LinkTiming,
     pub links: Links,
     pub observer: Option<WireObserver>,
+    /// Idle answers per second of the independence test's data-driven
+    /// control; `None` in every real node.
+    pub leaky_control: Option<f64>,
     pub our_id: [u8; 20],
     /// Our engine's listening port: a connection whose local port is this
     /// one was accepted, any other was dialled by us.
@@ -97,6 +100,7 @@ pub(crate) struct SwarmParts {
     pub timing: LinkTiming,
     pub links: Links,
     pub observer: Option<WireObserver>,
+    pub leaky_control: Option<f64>,
     pub our_id: [u8; 20],
     pub listen_port: u16,
 }
@@ -114,6 +118,7 @@ impl SwarmState {
             timing: p.timing,
             links: p.links,
             observer: p.observer,
+            leaky_control: p.leaky_control,
             our_id: p.our_id,
             listen_port: p.listen_port,
             epoch: Instant::now(),

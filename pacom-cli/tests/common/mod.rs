@@ -1,7 +1,10 @@
-//! Shared by the multi-process tests and the SOCKS benchmark: `pacom run`
-//! nodes in temporary directories, and a tiny HTTP server.
+//! Shared by the multi-process tests and the benchmarks: `pacom run` nodes
+//! in temporary directories, a tiny HTTP server, an echo server and a
+//! SOCKS5 client, and the two-swarm world of [`two_swarms`].
 
 #![allow(dead_code)]
+
+pub mod two_swarms;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -327,4 +330,76 @@ impl Drop for Node {
             let _ = c.wait();
         }
     }
+}
+
+/// Echoes every connection's bytes back on 127.0.0.1, one thread each.
+pub struct EchoServer {
+    pub port: u16,
+}
+
+impl EchoServer {
+    pub fn start() -> EchoServer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut back = conn.try_clone().unwrap();
+                    let mut rd = conn;
+                    let _ = std::io::copy(&mut rd, &mut back);
+                    let _ = back.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        EchoServer { port }
+    }
+}
+
+/// A TCP connection to `127.0.0.1:port` through the SOCKS5 proxy at
+/// `proxy` (no authentication, CONNECT by IPv4 address).
+pub fn socks5_connect(proxy: &str, port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(proxy).expect("connect to the SOCKS port");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut hello = [0u8; 2];
+    s.read_exact(&mut hello).unwrap();
+    assert_eq!(hello, [5, 0], "SOCKS method not accepted");
+    let mut req = vec![5, 1, 0, 1, 127, 0, 0, 1];
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [5, 0], "SOCKS CONNECT refused: {head:?}");
+    let addr_len = match head[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut n = [0u8; 1];
+            s.read_exact(&mut n).unwrap();
+            usize::from(n[0])
+        }
+        t => panic!("bad SOCKS address type {t}"),
+    };
+    let mut rest = vec![0u8; addr_len + 2];
+    s.read_exact(&mut rest).unwrap();
+    s
+}
+
+/// Writes `data` on `s` from a second thread while reading as many bytes
+/// back; returns what came back.
+pub fn echo_through(s: TcpStream, data: Arc<Vec<u8>>) -> Vec<u8> {
+    let mut w = s.try_clone().unwrap();
+    let out = data.clone();
+    let writer = std::thread::spawn(move || w.write_all(&out).expect("write to the stream"));
+    let mut back = vec![0u8; data.len()];
+    let mut r = s;
+    r.read_exact(&mut back).expect("read the echo");
+    writer.join().unwrap();
+    back
+}
+
+/// A port nobody listens on yet (a daemon binds it next).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

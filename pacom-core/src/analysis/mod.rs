@@ -6,7 +6,9 @@
 //! mutual-information attack of Zhu et al. (eq. 1–3 of the flow-correlation
 //! paper), an interval-centroid timing watermark (the active attack), the
 //! detection-rate statistics to judge them, an exponential mix to produce
-//! flows the attacks *should* break, and the entropy metrics of §4.1/§4.4.
+//! flows the attacks *should* break, a data-driven answerer whose link
+//! traffic the independence test *must* tell apart (its positive control),
+//! and the entropy metrics of §4.1/§4.4.
 //!
 //! Everything here works on timestamps given by the caller (seconds since an
 //! arbitrary origin); nothing reads a clock or a socket.
@@ -18,6 +20,7 @@ pub mod disclosure;
 pub mod error;
 pub mod flows;
 pub mod frequency;
+pub mod leaky_answerer;
 pub mod mix;
 pub mod mutual_info;
 pub mod trap;
@@ -25,3 +28,4 @@ pub mod watermark;
 
 pub use error::AnalysisError;
 pub use flows::{Flow, Packet};
+pub use leaky_answerer::LeakyAnswerer;
