@@ -75,7 +75,13 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
     plan.schedules = Some(schedules);
     let out = Output::create(&common.out_dir("watermark"))?;
     let obs = args.network.observe(&plan)?;
-    let path = &circuits[MARKED_CIRCUIT];
+    // PACOM circuits take the path the nodes' handshake found.
+    let path = &obs.circuits[MARKED_CIRCUIT];
+    if path.is_empty() {
+        return Err(LabCmdError::Failed(
+            "the marked circuit has no single path (rebuilt during the run)".into(),
+        ));
+    }
     let on_path = |from: &str, to: &str| path.windows(2).any(|w| w[0] == from && w[1] == to);
     let mut table = Table::new(&[
         "link",
