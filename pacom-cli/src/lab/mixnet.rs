@@ -260,6 +260,7 @@ fn observation(
             links.push(Link {
                 from: w[0].to_string(),
                 to: w[1].to_string(),
+                via: None,
                 at_sender: Flow::new(data().map(|r| packet(r.received, r.len)).collect()),
                 at_receiver: Flow::new(data().map(|r| packet(r.released, r.len)).collect()),
             });

@@ -25,6 +25,9 @@ pub enum NetworkKind {
 pub struct Link {
     pub from: String,
     pub to: String,
+    /// Which of several connections between the two hosts (PACOM: the
+    /// swarm, `A` or `B`, when two nodes share both swarms).
+    pub via: Option<char>,
     /// Data packets at the sender's side (when they left `from`).
     pub at_sender: Flow,
     /// The same packets at the receiver's side (when they reached `to`).
@@ -33,7 +36,10 @@ pub struct Link {
 
 impl Link {
     pub fn name(&self) -> String {
-        format!("{}->{}", self.from, self.to)
+        match self.via {
+            Some(v) => format!("{}->{}@{v}", self.from, self.to),
+            None => format!("{}->{}", self.from, self.to),
+        }
     }
 }
 

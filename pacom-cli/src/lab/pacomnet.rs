@@ -62,23 +62,6 @@ pub fn hosts() -> Vec<String> {
     (1..=8).map(|i| format!("p{i}")).collect()
 }
 
-/// Host pairs that share a swarm (both directions), in a fixed order.
-pub fn neighbour_pairs() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for a in hosts() {
-        for b in hosts() {
-            if a != b
-                && SWARMS
-                    .iter()
-                    .any(|s| s.contains(&a.as_str()) && s.contains(&b.as_str()))
-            {
-                out.push((a.clone(), b.clone()));
-            }
-        }
-    }
-    out
-}
-
 /// Node processes: each in its own process group, killed as a group (and
 /// reaped) on drop, also on an early return.
 struct Nodes(Vec<Child>);
@@ -196,7 +179,9 @@ pub fn run_pairs(
             .map(|h| h.join().unwrap_or_else(|_| Err(failed("sender panicked"))))
             .collect::<Result<Vec<()>, _>>()
     })?;
-    let before = paths(&lab, &dirs, pairs)?;
+    let snaps = snapshot(&dirs)?;
+    let wiring = Wiring::new(&lab, &snaps)?;
+    let before = paths(&wiring, &snaps, pairs);
     let counts_before = traffic(&dirs)?;
     let log = lab.frame_log();
     log.start();
@@ -219,7 +204,7 @@ pub fn run_pairs(
     std::thread::sleep(rest);
     let records = log.take();
     let counts_after = traffic(&dirs)?;
-    let after = paths(&lab, &dirs, pairs)?;
+    let after = paths(&wiring, &snapshot(&dirs)?, pairs);
     let node_traffic = counts_after
         .into_iter()
         .zip(counts_before)
@@ -230,13 +215,13 @@ pub fn run_pairs(
         })
         .collect();
     // A circuit rebuilt during the run has no single path: leave it out.
-    let stable: Vec<Option<Vec<String>>> = before
+    let stable: Vec<Option<CircuitPath>> = before
         .into_iter()
         .zip(after)
         .map(|(b, a)| if a.is_some() && a == b { b } else { None })
         .collect();
     drop(nodes);
-    let obs = observation(&lab, &records, plan.seconds, &stable)?;
+    let obs = observation(&lab, &wiring, &records, plan.seconds, &stable)?;
     Ok((obs, node_traffic))
 }
 
@@ -321,6 +306,16 @@ fn start_nodes(
             cmd.spawn()
                 .map_err(|e| failed(format!("starting the node on {host}: {e}")))?,
         );
+        // Nodes dial their static peers once, at start: the earlier members
+        // must be answering before the next node comes up.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while status(&dir).is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("run.log")).unwrap_or_default();
+                return Err(failed(format!("the node on {host} did not start: {log}")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         dirs.insert(host, dir);
     }
     Ok(dirs)
@@ -443,30 +438,111 @@ fn traffic(dirs: &BTreeMap<String, PathBuf>) -> Result<Vec<NodeTraffic>, LabCmdE
         .collect()
 }
 
-/// The host path of each pair's circuit, followed through the relay
-/// records of the nodes; `None` where a pair has no single live circuit.
-fn paths(
-    lab: &Lab,
-    dirs: &BTreeMap<String, PathBuf>,
-    pairs: &[(String, String)],
-) -> Result<Vec<Option<Vec<String>>>, LabCmdError> {
-    let snaps: BTreeMap<String, Value> = dirs
-        .iter()
+/// Every node's status.
+fn snapshot(dirs: &BTreeMap<String, PathBuf>) -> Result<BTreeMap<String, Value>, LabCmdError> {
+    dirs.iter()
         .map(|(h, d)| Ok((h.clone(), status(d)?)))
-        .collect::<Result<_, LabCmdError>>()?;
-    let mut by_ip: BTreeMap<IpAddr, String> = BTreeMap::new();
-    for h in hosts() {
-        by_ip.insert(IpAddr::V4(lab.addr(&h)?), h);
+        .collect()
+}
+
+/// Letter of a swarm, by its members.
+fn swarm_letter(i: usize) -> char {
+    (b'A' + i as u8) as char
+}
+
+/// One TCP connection between two nodes, as the wire shows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Conn {
+    dialer: String,
+    listener: String,
+    /// The dialer's (ephemeral) port; the listener's is [`PORT`].
+    port: u16,
+    swarm: char,
+}
+
+/// Reads hosts, swarms and connections out of the nodes' snapshots.
+struct Wiring {
+    by_ip: BTreeMap<IpAddr, String>,
+    /// Info hash (hex) of each swarm letter.
+    swarm_of_hash: BTreeMap<String, char>,
+    conns: Vec<Conn>,
+}
+
+impl Wiring {
+    fn new(lab: &Lab, snaps: &BTreeMap<String, Value>) -> Result<Wiring, LabCmdError> {
+        let mut by_ip = BTreeMap::new();
+        for h in hosts() {
+            by_ip.insert(IpAddr::V4(lab.addr(&h)?), h);
+        }
+        // A node of one swarm only names that swarm's info hash.
+        let mut swarm_of_hash = BTreeMap::new();
+        for (i, members) in SWARMS.iter().enumerate() {
+            let only = members
+                .iter()
+                .find(|m| SWARMS.iter().filter(|s| s.contains(m)).count() == 1)
+                .ok_or_else(|| failed("a swarm without a member of its own"))?;
+            let hash = snaps[*only]["swarms"][0]["info_hash"]
+                .as_str()
+                .ok_or_else(|| failed(format!("{only} reports no swarm")))?;
+            swarm_of_hash.insert(hash.to_string(), swarm_letter(i));
+        }
+        let mut w = Wiring {
+            by_ip,
+            swarm_of_hash,
+            conns: Vec::new(),
+        };
+        // Incoming connections show the dialer's ephemeral port.
+        for (node, snap) in snaps {
+            for n in snap["neighbours"].as_array().into_iter().flatten() {
+                let Some((host, addr, swarm)) = w.neighbour(n) else {
+                    continue;
+                };
+                if addr.port() != PORT {
+                    w.conns.push(Conn {
+                        dialer: host,
+                        listener: node.clone(),
+                        port: addr.port(),
+                        swarm,
+                    });
+                }
+            }
+        }
+        w.conns.sort();
+        Ok(w)
     }
-    // Which host a node's neighbour id stands for.
-    let host_of = |node: &str, id: u64| -> Option<String> {
-        snaps[node]["neighbours"]
+
+    fn neighbour(&self, n: &Value) -> Option<(String, std::net::SocketAddr, char)> {
+        let addr: std::net::SocketAddr = n["addr"].as_str()?.parse().ok()?;
+        let host = self.by_ip.get(&addr.ip())?.clone();
+        let swarm = *self.swarm_of_hash.get(n["swarm"].as_str()?)?;
+        Some((host, addr, swarm))
+    }
+
+    /// Host and swarm of neighbour `id` of `node`.
+    fn hop(&self, snaps: &BTreeMap<String, Value>, node: &str, id: u64) -> Option<(String, char)> {
+        let n = snaps[node]["neighbours"]
             .as_array()?
             .iter()
-            .find(|n| n["id"].as_u64() == Some(id))
-            .and_then(|n| n["addr"].as_str()?.parse::<std::net::SocketAddr>().ok())
-            .and_then(|a| by_ip.get(&a.ip()).cloned())
-    };
+            .find(|n| n["id"].as_u64() == Some(id))?;
+        self.neighbour(n).map(|(h, _, s)| (h, s))
+    }
+}
+
+/// A circuit as the nodes' tables show it: hosts, and the swarm of each
+/// link between consecutive hosts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CircuitPath {
+    pub hosts: Vec<String>,
+    pub swarms: Vec<char>,
+}
+
+/// The path of each pair's circuit, followed through the relay records of
+/// the nodes; `None` where a pair has no single live circuit.
+fn paths(
+    wiring: &Wiring,
+    snaps: &BTreeMap<String, Value>,
+    pairs: &[(String, String)],
+) -> Vec<Option<CircuitPath>> {
     let mut out = Vec::new();
     for (src, dst) in pairs {
         let fp = snaps[dst]["fingerprint"].as_str().unwrap_or_default();
@@ -479,94 +555,126 @@ fn paths(
             .filter_map(|c| Some((c["h_id"].as_str()?.to_string(), c["neighbour"].as_u64()?)))
             .collect();
         let path = match circuits.as_slice() {
-            [(h_id, first)] => follow(&snaps, &host_of, src, dst, h_id, *first),
+            [(h_id, first)] => follow(wiring, snaps, src, dst, h_id, *first),
             _ => None,
         };
         out.push(path);
     }
-    Ok(out)
+    out
 }
 
 fn follow(
+    wiring: &Wiring,
     snaps: &BTreeMap<String, Value>,
-    host_of: &dyn Fn(&str, u64) -> Option<String>,
     src: &str,
     dst: &str,
     h_id: &str,
     first: u64,
-) -> Option<Vec<String>> {
-    let mut path = vec![src.to_string(), host_of(src, first)?];
-    while path.last().map(String::as_str) != Some(dst) {
-        if path.len() > hosts().len() {
+) -> Option<CircuitPath> {
+    let (next, swarm) = wiring.hop(snaps, src, first)?;
+    let mut p = CircuitPath {
+        hosts: vec![src.to_string(), next],
+        swarms: vec![swarm],
+    };
+    while p.hosts.last().map(String::as_str) != Some(dst) {
+        if p.hosts.len() > hosts().len() {
             return None;
         }
-        let cur = path.last()?.clone();
+        let cur = p.hosts.last()?.clone();
         let rec = snaps[&cur]["relays"]
             .as_array()?
             .iter()
             .find(|r| r["h_id"].as_str() == Some(h_id))?;
-        let (from, to) = (rec["from"].as_u64()?, rec["to"].as_u64()?);
-        let prev = host_of(&cur, from)?;
-        let next = host_of(&cur, to)?;
-        // Records are stored in handshake direction: from = towards source.
-        if prev != path[path.len() - 2] {
+        // Records keep the handshake's direction: `from` is towards the source.
+        let prev = wiring.hop(snaps, &cur, rec["from"].as_u64()?)?;
+        let (next, swarm) = wiring.hop(snaps, &cur, rec["to"].as_u64()?)?;
+        if prev != (p.hosts[p.hosts.len() - 2].clone(), *p.swarms.last()?) {
             return None;
         }
-        path.push(next);
+        p.hosts.push(next);
+        p.swarms.push(swarm);
     }
-    Some(path)
+    Some(p)
 }
 
-/// Turns the frame log into per-link flows and the relay hops of every
-/// circuit whose path is known.
+/// Turns the frame log into per-connection flows (each direction of each
+/// PACOM link) and the relay hops of every circuit whose path is known.
 fn observation(
     lab: &Lab,
+    wiring: &Wiring,
     records: &[FrameRecord],
     seconds: f64,
-    paths: &[Option<Vec<String>>],
+    paths: &[Option<CircuitPath>],
 ) -> Result<Observation, LabCmdError> {
     let mut links: Vec<Link> = Vec::new();
     let mut index = BTreeMap::new();
-    for (a, b) in neighbour_pairs() {
-        let (from, to) = (lab.host_index(&a)?, lab.host_index(&b)?);
-        let data = || {
-            records
-                .iter()
-                .filter(move |r| r.from == from && r.to == to && r.len >= MIN_DATA_FRAME)
-        };
-        let packet = |t: Duration, len: u32| Packet {
-            time: t.as_secs_f64(),
-            size: len,
-        };
-        let link = Link {
-            from: a.clone(),
-            to: b.clone(),
-            at_sender: Flow::new(data().map(|r| packet(r.received, r.len)).collect()),
-            at_receiver: Flow::new(data().map(|r| packet(r.released, r.len)).collect()),
-        };
-        if link.at_sender.is_empty() {
-            return Err(failed(format!("no data packets observed on {}", link.name())));
+    let shared = |a: &str, b: &str| {
+        SWARMS
+            .iter()
+            .filter(|s| s.contains(&a) && s.contains(&b))
+            .count()
+            > 1
+    };
+    for c in &wiring.conns {
+        for (a, b, ports) in [
+            (&c.dialer, &c.listener, (c.port, PORT)),
+            (&c.listener, &c.dialer, (PORT, c.port)),
+        ] {
+            let (from, to) = (lab.host_index(a)?, lab.host_index(b)?);
+            let data = || {
+                records.iter().filter(move |r| {
+                    r.from == from
+                        && r.to == to
+                        && r.tcp_ports == Some(ports)
+                        && r.len >= MIN_DATA_FRAME
+                })
+            };
+            let packet = |t: Duration, len: u32| Packet {
+                time: t.as_secs_f64(),
+                size: len,
+            };
+            let link = Link {
+                from: a.clone(),
+                to: b.clone(),
+                via: shared(a, b).then_some(c.swarm),
+                at_sender: Flow::new(data().map(|r| packet(r.received, r.len)).collect()),
+                at_receiver: Flow::new(data().map(|r| packet(r.released, r.len)).collect()),
+            };
+            if link.at_sender.is_empty() {
+                return Err(failed(format!("no data packets observed on {}", link.name())));
+            }
+            index.insert((a.clone(), b.clone(), c.swarm), links.len());
+            links.push(link);
         }
-        index.insert((a, b), links.len());
-        links.push(link);
+    }
+    let expected: usize = SWARMS.iter().map(|s| s.len() * (s.len() - 1)).sum();
+    if links.len() != expected {
+        return Err(failed(format!(
+            "{} directed links seen, {expected} expected",
+            links.len()
+        )));
     }
     let mut hops = Vec::new();
     for (ci, path) in paths.iter().enumerate() {
         let Some(p) = path else { continue };
-        for h in 1..p.len().saturating_sub(1) {
-            let key = |a: &String, b: &String| index.get(&(a.clone(), b.clone())).copied();
-            let (Some(input), Some(truth)) = (key(&p[h - 1], &p[h]), key(&p[h], &p[h + 1])) else {
-                return Err(failed(format!("circuit path {p:?} uses a non-link")));
+        let h = &p.hosts;
+        for k in 1..h.len().saturating_sub(1) {
+            let key = |a: &String, b: &String, s: char| index.get(&(a.clone(), b.clone(), s)).copied();
+            let (Some(input), Some(truth)) = (
+                key(&h[k - 1], &h[k], p.swarms[k - 1]),
+                key(&h[k], &h[k + 1], p.swarms[k]),
+            ) else {
+                return Err(failed(format!("circuit path {p:?} uses an unseen link")));
             };
             let candidates = links
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| l.from == p[h] && l.to != p[h - 1])
+                .filter(|(_, l)| l.from == h[k] && l.to != h[k - 1])
                 .map(|(i, _)| i)
                 .collect();
             hops.push(Hop {
                 circuit: ci + 1,
-                hop: h,
+                hop: k,
                 input,
                 candidates,
                 truth,
@@ -577,7 +685,10 @@ fn observation(
         links,
         hops,
         duration: seconds,
-        circuits: paths.iter().map(|p| p.clone().unwrap_or_default()).collect(),
+        circuits: paths
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.hosts.clone()).unwrap_or_default())
+            .collect(),
         circuit_ids: (1..=paths.len()).collect(),
     })
 }
