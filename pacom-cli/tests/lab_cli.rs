@@ -174,7 +174,17 @@ fn pooled(dir: &Path, window: f64) -> Vec<HashMap<String, String>> {
 /// when namespaces are unavailable. Checks that nothing of the run is left.
 fn pacom_attack(dir: &Path, extra: &[&str]) -> bool {
     let out = dir.to_str().unwrap();
-    let mut args = vec!["lab", "attack", "--network", "pacom", "--quick", "--out", out];
+    let mut args = vec![
+        "lab",
+        "attack",
+        "--network",
+        "pacom",
+        "--quick",
+        "--seconds",
+        "30",
+        "--out",
+        out,
+    ];
     args.extend(extra);
     let (output, pid) = pacom(&args);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -182,7 +192,10 @@ fn pacom_attack(dir: &Path, extra: &[&str]) -> bool {
         eprintln!("skipping: network namespaces unavailable: {stderr}");
         return false;
     }
-    assert!(output.status.success(), "pacom lab attack {extra:?}: {stderr}");
+    assert!(
+        output.status.success(),
+        "pacom lab attack {extra:?}: {stderr}"
+    );
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(
         !String::from_utf8_lossy(&ns.stdout).contains(&format!("pl-{pid}-")),

@@ -473,10 +473,7 @@ mod tests {
     #[test]
     fn tcp_ports_are_read_from_ipv4_tcp_frames_only() {
         let ports = [0x1a, 0xe1, 0xc3, 0x50];
-        assert_eq!(
-            tcp_ports(&frame([8, 0], 6, ports)),
-            Some((6881, 50000))
-        );
+        assert_eq!(tcp_ports(&frame([8, 0], 6, ports)), Some((6881, 50000)));
         assert_eq!(tcp_ports(&frame([8, 0], 17, ports)), None);
         assert_eq!(tcp_ports(&frame([0x86, 0xdd], 6, ports)), None);
         assert_eq!(tcp_ports(&frame([8, 0], 6, ports)[..30]), None);

@@ -37,9 +37,11 @@ pub struct AttackArgs {
     /// PACOM: blocks (16 KiB) per second each link downloads.
     #[arg(long, default_value_t = 10.0)]
     pub link_rate: f64,
-    /// PACOM: probability that a relay forwards a handshake to one random
-    /// neighbour instead of flooding it (0 = the paper's flooding).
-    #[arg(long, default_value_t = 0.0)]
+    /// PACOM: probability that a node forwards a handshake to one random
+    /// neighbour instead of flooding it. 0 floods (circuits take the
+    /// fastest path: one relay between the swarms); 0.5 gives paths of one
+    /// to three relays, like Table 4's.
+    #[arg(long, default_value_t = 0.5)]
     pub walk_p0: f64,
     /// PACOM: keep only this circuit of Table 4 alive (Fig. 16's case).
     #[arg(long)]
@@ -300,18 +302,19 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
              nodes' circuit tables show (before and after the run). Every PACOM link downloads \
              {} blocks/s of 16 KiB, data or cover. Output candidates of a relay: its links \
              except the one back to the previous hop.",
-            plan.message_bytes,
-            plan.seconds,
-            plan.walk_p0,
-            plan.link_rate
+            plan.message_bytes, plan.seconds, plan.walk_p0, plan.link_rate
         ),
     };
     let paper = match args.network {
-        NetworkKind::Mix => "The paper (Fig. 13) reports detection reaching 1.0 on every hop of \
-             the mix network as observation time grows; chance is 0.5.",
-        NetworkKind::Pacom => "The paper reports detection close to random guessing (1/3) on \
+        NetworkKind::Mix => {
+            "The paper (Fig. 13) reports detection reaching 1.0 on every hop of \
+             the mix network as observation time grows; chance is 0.5."
+        }
+        NetworkKind::Pacom => {
+            "The paper reports detection close to random guessing (1/3) on \
              the first hop with the 8 circuits of Table 4 (Fig. 15), and with one circuit \
-             alive detection falling towards 0 as observation time grows (Fig. 16).",
+             alive detection falling towards 0 as observation time grows (Fig. 16)."
+        }
     };
     let summary = format!(
         "# Passive flow correlation, {:?} network\n\nCircuits:\n\n{circuits}\n{setup} \

@@ -54,6 +54,8 @@ const FILE_SIZE: u64 = 1 << 30;
 /// Frames this long or longer carry block data; shorter ones are ACKs and
 /// request/HAVE messages, which the attacker leaves out.
 const MIN_DATA_FRAME: u32 = 400;
+/// Attempts at the first message of each circuit.
+const WARMUP_TRIES: usize = 5;
 /// Text of one scheduled message in the attacks (a cell's worth, like the
 /// mix sources).
 pub const MESSAGE_BYTES: usize = 480;
@@ -171,7 +173,18 @@ pub fn run_pairs(
             .iter()
             .map(|(src, dst)| {
                 let (d, to) = (&dirs[src], &contacts[dst]);
-                s.spawn(move || send(d, to, "hello", true))
+                // A random walk may miss the target: the node gives up
+                // after its retries, and the next message starts afresh.
+                s.spawn(move || {
+                    let mut last = Ok(());
+                    for _ in 0..WARMUP_TRIES {
+                        last = send(d, to, "hello", true);
+                        if last.is_ok() {
+                            break;
+                        }
+                    }
+                    last
+                })
             })
             .collect();
         handles
@@ -286,12 +299,11 @@ fn start_nodes(
                 path: cfg.clone(),
                 source,
             })?;
-        let log = std::fs::File::create(dir.join("run.log")).map_err(|source| {
-            LabCmdError::File {
+        let log =
+            std::fs::File::create(dir.join("run.log")).map_err(|source| LabCmdError::File {
                 path: dir.join("run.log"),
                 source,
-            }
-        })?;
+            })?;
         let mut cmd = lab.command(&host, &exe.to_string_lossy())?;
         cmd.arg("--data-dir")
             .arg(&dir)
@@ -641,7 +653,10 @@ fn observation(
                 at_receiver: Flow::new(data().map(|r| packet(r.released, r.len)).collect()),
             };
             if link.at_sender.is_empty() {
-                return Err(failed(format!("no data packets observed on {}", link.name())));
+                return Err(failed(format!(
+                    "no data packets observed on {}",
+                    link.name()
+                )));
             }
             index.insert((a.clone(), b.clone(), c.swarm), links.len());
             links.push(link);
@@ -659,7 +674,8 @@ fn observation(
         let Some(p) = path else { continue };
         let h = &p.hosts;
         for k in 1..h.len().saturating_sub(1) {
-            let key = |a: &String, b: &String, s: char| index.get(&(a.clone(), b.clone(), s)).copied();
+            let key =
+                |a: &String, b: &String, s: char| index.get(&(a.clone(), b.clone(), s)).copied();
             let (Some(input), Some(truth)) = (
                 key(&h[k - 1], &h[k], p.swarms[k - 1]),
                 key(&h[k], &h[k + 1], p.swarms[k]),

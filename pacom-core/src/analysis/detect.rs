@@ -245,7 +245,9 @@ mod tests {
         let (lo, hi) = chance_interval(&[1.0 / 3.0; 300], 0.99).unwrap();
         assert_eq!((lo, hi), (79, 121));
         // Mixed candidates: the mean moves with them.
-        let mixed: Vec<f64> = (0..200).map(|i| if i % 2 == 0 { 0.5 } else { 0.25 }).collect();
+        let mixed: Vec<f64> = (0..200)
+            .map(|i| if i % 2 == 0 { 0.5 } else { 0.25 })
+            .collect();
         let (lo, hi) = chance_interval(&mixed, 0.99).unwrap();
         assert!(lo < 75 && hi > 75 && hi - lo < 45, "{lo} {hi}");
         assert!(chance_interval(&[1.5], 0.99).is_err());
