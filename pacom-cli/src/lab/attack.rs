@@ -108,6 +108,10 @@ pub struct DetectionPoint {
     pub window: f64,
     pub hop: usize,
     pub rate: DetectionRate,
+    /// The same scores read the other way round (the least correlated
+    /// candidate guessed): far above chance means the true output link
+    /// stands out by being unlike the input, which is a leak too.
+    pub inverted: DetectionRate,
     pub chance: f64,
     /// 99 % region of random guessing, as rates.
     pub chance_lo: f64,
@@ -134,6 +138,7 @@ pub fn detect(
     for attack in Attack::ALL {
         for &w in windows {
             let mut per_hop = vec![DetectionRate::default(); max_hop + 1];
+            let mut inverted = vec![DetectionRate::default(); max_hop + 1];
             let mut odds: Vec<Vec<f64>> = vec![Vec::new(); max_hop + 1];
             let mut start = 1.0;
             while start + w <= obs.duration {
@@ -162,6 +167,14 @@ pub fn detect(
                     let correct = pick.map(|i| hop.candidates[i]) == Some(hop.truth);
                     per_hop[0].record(correct);
                     per_hop[hop.hop].record(correct);
+                    let other = match attack.closer() {
+                        Closer::Higher => Closer::Lower,
+                        Closer::Lower => Closer::Higher,
+                    };
+                    let pick = guess(&scores, other, &mut rng);
+                    let correct = pick.map(|i| hop.candidates[i]) == Some(hop.truth);
+                    inverted[0].record(correct);
+                    inverted[hop.hop].record(correct);
                     let p = 1.0 / hop.candidates.len().max(1) as f64;
                     odds[0].push(p);
                     odds[hop.hop].push(p);
@@ -177,6 +190,7 @@ pub fn detect(
                         window: w,
                         hop,
                         rate,
+                        inverted: inverted[hop],
                         chance: odds[hop].iter().sum::<f64>() / n,
                         chance_lo: lo as f64 / n,
                         chance_hi: hi as f64 / n,
@@ -209,6 +223,7 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
         "chance",
         "chance_lo99",
         "chance_hi99",
+        "inverted_rate",
     ]);
     for p in &points {
         let (lo, hi) = clopper_pearson(p.rate.hits, p.rate.trials, 0.95)?;
@@ -228,6 +243,7 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
             f(p.chance, 3),
             f(p.chance_lo, 3),
             f(p.chance_hi, 3),
+            f(p.inverted.rate(), 3),
         ]);
     }
     out.csv("detection.csv", &table)?;
@@ -322,7 +338,8 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
          times on the links (switch frame log), the input at the relay's side and the outputs \
          as they leave it. Run took {ran:.1} s.\n\n\
          Detection rate (hop `all` pools every hop of every circuit; `chance_lo99`–`chance_hi99` \
-         is the 99 % region of random guessing):\n\n{}\nLinks:\n\n{}\n{paper}\n",
+         is the 99 % region of random guessing; `inverted_rate` guesses the least correlated \
+         candidate instead):\n\n{}\nLinks:\n\n{}\n{paper}\n",
         args.network,
         table.markdown(),
         links.markdown()

@@ -8,7 +8,10 @@
 //! the nodes' circuit tables (`status`: sessions and relay records) and
 //! scores the attacker against those. Traffic: each source sends one
 //! message per instant of its schedule through the node's control socket.
-//! The observer is the switch's frame log, exactly as for the mix network.
+//! The observer is the switch's frame log, as for the mix network, with
+//! one refinement a wire tap has for free: TCP ports tell apart the two
+//! connections P4 and P5 keep (one per shared swarm), so every observed
+//! link is one PACOM link.
 
 use std::collections::BTreeMap;
 use std::io::Write;
