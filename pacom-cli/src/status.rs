@@ -78,6 +78,11 @@ pub async fn snapshot(d: &Daemon) -> Value {
             })
         })
         .collect();
+    let relays: Vec<Value> = st
+        .relays
+        .iter()
+        .map(|(h, from, to)| json!({ "h_id": format!("{h:016x}"), "from": from.0, "to": to.0 }))
+        .collect();
     let circuits: usize = st.sessions.iter().map(|s| s.circuits.len()).sum();
     let x = &st.stats;
     json!({
@@ -90,6 +95,7 @@ pub async fn snapshot(d: &Daemon) -> Value {
         "neighbours": neighbours,
         "sessions": sessions,
         "circuits": circuits,
+        "relays": relays,
         "stats": {
             "handshakes_started": x.handshakes_started,
             "handshakes_forwarded": x.handshakes_forwarded,

@@ -63,6 +63,27 @@ pub struct FrameRecord {
     pub to: usize,
     /// Ethernet frame length in bytes.
     pub len: u32,
+    /// TCP source and destination ports of an IPv4 TCP frame: what tells
+    /// two connections between the same hosts apart on the wire.
+    pub tcp_ports: Option<(u16, u16)>,
+}
+
+/// Source and destination port of an IPv4 TCP frame (first fragment).
+pub fn tcp_ports(frame: &[u8]) -> Option<(u16, u16)> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let fragment_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+    if ip[0] >> 4 != 4 || ip[9] != 6 || ihl < 20 || fragment_offset != 0 {
+        return None;
+    }
+    let tcp = ip.get(ihl..ihl + 4)?;
+    Some((
+        u16::from_be_bytes([tcp[0], tcp[1]]),
+        u16::from_be_bytes([tcp[2], tcp[3]]),
+    ))
 }
 
 /// The switch's per-link frame log: off until started, so long labs that
@@ -89,7 +110,7 @@ impl FrameLog {
         std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn record(&self, arrived: Instant, release: Instant, from: usize, to: usize, len: usize) {
+    fn record(&self, arrived: Instant, release: Instant, from: usize, to: usize, frame: &[u8]) {
         let Some(origin) = *self.origin.lock().unwrap_or_else(|e| e.into_inner()) else {
             return;
         };
@@ -101,7 +122,8 @@ impl FrameLog {
                 released: release.saturating_duration_since(origin),
                 from,
                 to,
-                len: len as u32,
+                len: frame.len() as u32,
+                tcp_ports: tcp_ports(frame),
             });
     }
 }
@@ -400,7 +422,7 @@ fn run(
                             release = release.max(*last);
                             *last = release;
                         }
-                        log.record(arrived, release, in_port, out, n);
+                        log.record(arrived, release, in_port, out, &buf[..n]);
                         seq += 1;
                         queue.push(Reverse(Queued {
                             release,
@@ -430,5 +452,30 @@ fn run(
                 stats.forwarded.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tcp_ports;
+
+    fn frame(ethertype: [u8; 2], protocol: u8, ports: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend(ethertype);
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, protocol, 0, 0];
+        ip.extend([10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend(ip);
+        f.extend(ports);
+        f.extend([0u8; 16]);
+        f
+    }
+
+    #[test]
+    fn tcp_ports_are_read_from_ipv4_tcp_frames_only() {
+        let ports = [0x1a, 0xe1, 0xc3, 0x50];
+        assert_eq!(tcp_ports(&frame([8, 0], 6, ports)), Some((6881, 50000)));
+        assert_eq!(tcp_ports(&frame([8, 0], 17, ports)), None);
+        assert_eq!(tcp_ports(&frame([0x86, 0xdd], 6, ports)), None);
+        assert_eq!(tcp_ports(&frame([8, 0], 6, ports)[..30]), None);
     }
 }

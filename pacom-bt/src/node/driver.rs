@@ -226,6 +226,13 @@ impl Driver {
             stats: self.node.stats().clone(),
             sessions,
             neighbours: self.links.neighbours(),
+            relays: self
+                .node
+                .relay_state()
+                .records
+                .iter()
+                .filter_map(|r| r.suc_next.map(|next| (r.h_id, r.last_hop, next)))
+                .collect(),
             uptime_secs: self.now().as_secs_f64(),
         }
     }

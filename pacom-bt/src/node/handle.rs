@@ -52,6 +52,9 @@ pub struct NodeStatus {
     pub stats: NodeStats,
     pub sessions: Vec<SessionStatus>,
     pub neighbours: Vec<NeighbourInfo>,
+    /// Established circuits we relay: handshake id, previous and next hop
+    /// (what the relay's own table holds; lets an experimenter trace paths).
+    pub relays: Vec<(u64, NeighbourId, NeighbourId)>,
     /// Seconds since the driver started.
     pub uptime_secs: f64,
 }

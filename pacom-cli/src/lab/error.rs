@@ -20,11 +20,6 @@ pub enum LabCmdError {
     Lab(#[from] LabError),
     #[error("plot {}: {reason}", path.display())]
     Plot { path: PathBuf, reason: String },
-    #[error("{what} is not available in this build: {why}")]
-    NotAvailable {
-        what: &'static str,
-        why: &'static str,
-    },
     #[error("invalid parameter: {0}")]
     Param(String),
     #[error("experiment failed: {0}")]

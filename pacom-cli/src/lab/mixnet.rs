@@ -86,6 +86,11 @@ fn addr(lab: &Lab, host: &str, circuit: usize) -> Result<SocketAddr, LabCmdError
 /// observed links. The lab (namespaces, switch, processes) is gone when
 /// this returns, whether it succeeded or not.
 pub fn run(plan: &RunPlan) -> Result<Observation, LabCmdError> {
+    if plan.only.is_some() {
+        return Err(LabCmdError::Param(
+            "--only-circuit is for the PACOM network (mix circuits share relays by design)".into(),
+        ));
+    }
     let mut rng = ChaCha20Rng::seed_from_u64(plan.seed);
     let schedules = match &plan.schedules {
         Some(s) if s.len() == CIRCUITS.len() => s.clone(),
@@ -255,6 +260,7 @@ fn observation(
             links.push(Link {
                 from: w[0].to_string(),
                 to: w[1].to_string(),
+                via: None,
                 at_sender: Flow::new(data().map(|r| packet(r.received, r.len)).collect()),
                 at_receiver: Flow::new(data().map(|r| packet(r.released, r.len)).collect()),
             });
@@ -297,5 +303,6 @@ fn observation(
             .iter()
             .map(|c| c.iter().map(|s| s.to_string()).collect())
             .collect(),
+        circuit_ids: (1..=CIRCUITS.len()).collect(),
     })
 }

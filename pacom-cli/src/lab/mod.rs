@@ -2,7 +2,7 @@
 //! Each writes CSV tables, PNG plots and a markdown summary into its output
 //! directory and prints a table. Traffic-analysis experiments run against a
 //! [`network::NetworkKind`]: the continuous-time mix network of the paper's
-//! Fig. 12 (the positive control) now, PACOM nodes next.
+//! Fig. 12 (the positive control) or PACOM nodes in the layout of Fig. 11.
 
 pub mod anonymity;
 pub mod attack;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod mixnet;
 pub mod mixnode;
 pub mod network;
+pub mod pacomnet;
 pub mod plot;
 pub mod report;
 pub mod spectrum;

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use pacom_core::analysis::Flow;
 
 use super::error::LabCmdError;
-use super::mixnet;
+use super::{mixnet, pacomnet};
 
 /// Which network the attacks run against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -25,6 +25,9 @@ pub enum NetworkKind {
 pub struct Link {
     pub from: String,
     pub to: String,
+    /// Which of several connections between the two hosts (PACOM: the
+    /// swarm, `A` or `B`, when two nodes share both swarms).
+    pub via: Option<char>,
     /// Data packets at the sender's side (when they left `from`).
     pub at_sender: Flow,
     /// The same packets at the receiver's side (when they reached `to`).
@@ -33,7 +36,10 @@ pub struct Link {
 
 impl Link {
     pub fn name(&self) -> String {
-        format!("{}->{}", self.from, self.to)
+        match self.via {
+            Some(v) => format!("{}->{}@{v}", self.from, self.to),
+            None => format!("{}->{}", self.from, self.to),
+        }
     }
 }
 
@@ -56,8 +62,10 @@ pub struct Observation {
     pub hops: Vec<Hop>,
     /// Seconds of traffic observed (from the log's start).
     pub duration: f64,
-    /// Circuits as host paths, for the report.
+    /// Circuits as host paths, for the report (empty: path unknown).
     pub circuits: Vec<Vec<String>>,
+    /// Table number of each entry of `circuits`.
+    pub circuit_ids: Vec<usize>,
 }
 
 /// Traffic to drive through every circuit.
@@ -71,14 +79,24 @@ pub struct RunPlan {
     /// Send times of each circuit's source (seconds from its start); `None`
     /// lets the network draw its default traffic.
     pub schedules: Option<Vec<Vec<f64>>>,
+    /// Run only this circuit (1-based) of the table.
+    pub only: Option<usize>,
+    /// PACOM: blocks per second each link downloads.
+    pub link_rate: f64,
+    /// PACOM: probability of forwarding a handshake to one random neighbour.
+    pub walk_p0: f64,
+    /// PACOM: bytes of the message sent at each schedule instant.
+    pub message_bytes: usize,
 }
 
 impl NetworkKind {
-    /// Runs the network with `plan` and observes every link.
+    /// Runs the network with `plan` and observes every link. The mix
+    /// network's circuits are fixed routes; PACOM's are built by the nodes,
+    /// so its observation carries the paths they actually took.
     pub fn observe(self, plan: &RunPlan) -> Result<Observation, LabCmdError> {
         match self {
             NetworkKind::Mix => mixnet::run(plan),
-            NetworkKind::Pacom => Err(Self::pacom_unavailable()),
+            NetworkKind::Pacom => pacomnet::run(plan),
         }
     }
 
@@ -86,17 +104,16 @@ impl NetworkKind {
     pub fn circuits(self) -> Result<Vec<Vec<&'static str>>, LabCmdError> {
         match self {
             NetworkKind::Mix => Ok(mixnet::CIRCUITS.iter().map(|c| c.to_vec()).collect()),
-            NetworkKind::Pacom => Err(Self::pacom_unavailable()),
+            NetworkKind::Pacom => Ok(pacomnet::CIRCUITS.iter().map(|c| c.to_vec()).collect()),
         }
     }
 
-    /// The PACOM side needs a node process (`pacom run` with a config that
-    /// pins its swarms and neighbours) that the lab can start per host, and
-    /// a way to build the Table 4 circuits; neither exists in this build.
-    pub fn pacom_unavailable() -> LabCmdError {
-        LabCmdError::NotAvailable {
-            what: "PACOM nodes as the network under test",
-            why: "no PACOM node process to start in the lab namespaces yet",
+    /// The circuit whose first hop the spectra are taken on: the one the
+    /// paper plots (Fig. 14: P12 → P3 → P5; Fig. 17: P3 → P1 → P5).
+    pub fn spectrum_circuit(self) -> usize {
+        match self {
+            NetworkKind::Mix => 3,
+            NetworkKind::Pacom => 4,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Power spectra of the input and output links of one hop (Figs. 14, 17):
 //! packet counts in 50 ms bins, FFT, |X|²/n. In a mix network the output
 //! link's spectrum follows the input's; on PACOM links it should not.
-//! The hop is the first of circuit 3 (P12 → P3 → P5 in the mix network),
-//! the one the paper plots; the relay's other output link is shown too.
+//! The hop is the first of the circuit the paper plots (circuit 3 of
+//! Table 3, P12 → P3 → P5, in the mix network; circuit 4 of Table 4,
+//! P3 → P1 → P5 in the paper, alone in the PACOM network, where the relay
+//! is whichever the nodes' handshake took); the relay's other output link
+//! is shown too.
 
 use pacom_core::analysis::frequency::{
     power_spectrum, spectral_distance, spectrum_frequencies, PAPER_BIN,
@@ -15,8 +18,7 @@ use super::plot::{try_line_chart, Chart, Scale, Series};
 use super::report::{f, Output, Table};
 use super::Common;
 
-/// Circuit (1-based) and hop (1-based) the spectra are taken on.
-const CIRCUIT: usize = 3;
+/// Hop (1-based) the spectra are taken on.
 const HOP: usize = 1;
 /// Periodogram bins averaged per plotted point.
 const BAND: usize = 8;
@@ -36,13 +38,21 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
     if args.seconds.is_none() {
         plan.seconds = if common.quick { 30.0 } else { 60.0 };
     }
+    let circuit = args.network.spectrum_circuit();
+    if args.network == super::network::NetworkKind::Pacom {
+        // Fig. 17 is taken with the circuit alone in the network.
+        plan.only = Some(plan.only.unwrap_or(circuit));
+    }
     let out = Output::create(&common.out_dir("spectrum"))?;
     let obs = args.network.observe(&plan)?;
+    let circuit = plan.only.unwrap_or(circuit);
     let hop = obs
         .hops
         .iter()
-        .find(|h| h.circuit == CIRCUIT && h.hop == HOP)
-        .ok_or_else(|| LabCmdError::Failed("the network has no circuit 3".into()))?;
+        .find(|h| h.circuit == circuit && h.hop == HOP)
+        .ok_or_else(|| {
+            LabCmdError::Failed(format!("circuit {circuit} has no relay with a known path"))
+        })?;
     let other = hop
         .candidates
         .iter()
@@ -94,7 +104,7 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
         &out.path("spectrum.png"),
         &Chart {
             title: &format!(
-                "Power spectrum, first hop of circuit {CIRCUIT} ({:?})",
+                "Power spectrum, first hop of circuit {circuit} ({:?})",
                 args.network
             ),
             x_label: "frequency (Hz)",

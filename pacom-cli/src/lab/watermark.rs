@@ -75,7 +75,13 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
     plan.schedules = Some(schedules);
     let out = Output::create(&common.out_dir("watermark"))?;
     let obs = args.network.observe(&plan)?;
-    let path = &circuits[MARKED_CIRCUIT];
+    // PACOM circuits take the path the nodes' handshake found.
+    let path = &obs.circuits[MARKED_CIRCUIT];
+    if path.is_empty() {
+        return Err(LabCmdError::Failed(
+            "the marked circuit has no single path (rebuilt during the run)".into(),
+        ));
+    }
     let on_path = |from: &str, to: &str| path.windows(2).any(|w| w[0] == from && w[1] == to);
     let mut table = Table::new(&[
         "link",
@@ -125,7 +131,9 @@ pub fn run(args: AttackArgs, common: Common) -> Result<(), LabCmdError> {
             "# Interval-centroid watermark, {:?} network\n\nMarked: circuit {} ({}), {} bits, \
              interval {INTERVAL} s, amplitude {AMPLITUDE} s, redundancy {REDUNDANCY}, \
              {:.0} s of traffic. A link is flagged when its best Hamming distance over {} \
-             offsets is at most {}.\n\n{}\n{}",
+             offsets is at most {}. The mark is in the source's send times: the cells the \
+             mix source writes, or the messages the PACOM source hands its node (the most an \
+             attacker on the first link or at the sender's application can impose).\n\n{}\n{}",
             args.network,
             MARKED_CIRCUIT + 1,
             path.join(" → "),

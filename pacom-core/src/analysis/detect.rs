@@ -165,6 +165,42 @@ pub fn wilson(hits: u64, trials: u64, z: f64) -> Result<(f64, f64), AnalysisErro
     Ok(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
+/// Acceptance region of random guessing: when trial i is right with
+/// probability `chance[i]` (1 / its number of candidates), the number of
+/// hits lies in the returned `[lo, hi]` with probability at least
+/// `confidence`, each tail holding at most half the rest. Exact (the
+/// Poisson-binomial law by convolution), so hops with different numbers
+/// of candidates can be pooled.
+pub fn chance_interval(chance: &[f64], confidence: f64) -> Result<(u64, u64), AnalysisError> {
+    probability("confidence", confidence)?;
+    for &p in chance {
+        probability("chance", p)?;
+    }
+    let mut pmf = vec![1.0f64];
+    for &p in chance {
+        let mut next = vec![0.0; pmf.len() + 1];
+        for (k, &q) in pmf.iter().enumerate() {
+            next[k] += q * (1.0 - p);
+            next[k + 1] += q * p;
+        }
+        pmf = next;
+    }
+    let tail = (1.0 - confidence) / 2.0;
+    let mut lo = 0usize;
+    let mut below = 0.0;
+    while lo < pmf.len() - 1 && below + pmf[lo] <= tail {
+        below += pmf[lo];
+        lo += 1;
+    }
+    let mut hi = pmf.len() - 1;
+    let mut above = 0.0;
+    while hi > 0 && above + pmf[hi] <= tail {
+        above += pmf[hi];
+        hi -= 1;
+    }
+    Ok((lo as u64, hi as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +236,21 @@ mod tests {
         let (lo, hi) = clopper_pearson(10, 10, 0.99).unwrap();
         assert!((lo - 0.005f64.powf(0.1)).abs() < 1e-9 && hi == 1.0);
         assert!(clopper_pearson(3, 2, 0.99).is_err());
+    }
+
+    #[test]
+    fn chance_interval_is_the_binomial_one_when_chance_is_equal() {
+        // 300 trials at 1/3: P(X <= 78) = 0.0037 but P(X <= 79) = 0.0053;
+        // P(X >= 122) = 0.0047 but P(X >= 121) = 0.0066.
+        let (lo, hi) = chance_interval(&[1.0 / 3.0; 300], 0.99).unwrap();
+        assert_eq!((lo, hi), (79, 121));
+        // Mixed candidates: the mean moves with them.
+        let mixed: Vec<f64> = (0..200)
+            .map(|i| if i % 2 == 0 { 0.5 } else { 0.25 })
+            .collect();
+        let (lo, hi) = chance_interval(&mixed, 0.99).unwrap();
+        assert!(lo < 75 && hi > 75 && hi - lo < 45, "{lo} {hi}");
+        assert!(chance_interval(&[1.5], 0.99).is_err());
     }
 
     #[test]
