@@ -150,7 +150,11 @@ fn curl_through_three_hops_remote_resolution_and_refusal() {
     let got = alice.path().join("got-front.bin");
     let url = format!("http://files.pacom.test:{}/big.bin", http.port);
     let out = curl(&front_addr, &url, &got);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sha256_hex(&std::fs::read(&got).unwrap()), sha256_hex(&data));
     let (mut bob_front, bob_front_addr) = socks_front(&bob, &["--exit", "carol"]);
     let url = format!("http://127.0.0.1:{}/big.bin", http.port);
@@ -167,7 +171,14 @@ fn curl_through_three_hops_remote_resolution_and_refusal() {
     let got = alice.path().join("cut.bin");
     let url = format!("http://files.pacom.test:{}/big.bin", http.port);
     let mut cut = Command::new("curl")
-        .args(["-sS", "--max-time", "90", "--socks5-hostname", &alice_socks, "-o"])
+        .args([
+            "-sS",
+            "--max-time",
+            "90",
+            "--socks5-hostname",
+            &alice_socks,
+            "-o",
+        ])
         .arg(&got)
         .arg(&url)
         .stderr(Stdio::piped())
@@ -197,7 +208,12 @@ fn curl_through_three_hops_remote_resolution_and_refusal() {
     let small = alice.path().join("after.bin");
     let url = format!("http://files.pacom.test:{}/small.bin", http.port);
     let out = curl(&front_addr, &url, &small);
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), alice.log());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        alice.log()
+    );
     assert_eq!(std::fs::read(&small).unwrap(), &data[..4096]);
     stop_front(&mut front);
 
@@ -229,8 +245,15 @@ fn socks_front(node: &Node, exits: &[&str]) -> (Child, String) {
 
 fn stop_front(child: &mut Child) {
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(child.wait().unwrap().success(), "pacom socks did not exit cleanly");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        child.wait().unwrap().success(),
+        "pacom socks did not exit cleanly"
+    );
 }
 
 /// Bob comes back and dials alice and carol himself (they only knew his
@@ -271,7 +294,8 @@ fn slow_reader_holds_the_sender_back(
     let mut reply = [0u8; 12];
     s.read_exact(&mut reply).unwrap();
     assert_eq!(&reply[..4], &[5, 0, 5, 0], "SOCKS reply {reply:?}");
-    s.write_all(b"GET /big.bin HTTP/1.0\r\nHost: files.pacom.test\r\n\r\n").unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.0\r\nHost: files.pacom.test\r\n\r\n")
+        .unwrap();
     let mut got = vec![0u8; 1 << 20];
     s.read_exact(&mut got).unwrap();
     // Long enough for the whole file to cross at the test's link rate,
@@ -291,11 +315,24 @@ fn slow_reader_holds_the_sender_back(
     eprintln!(
         "paused reader: alice hub {max_hub} B, alice unread {max_unread} B, dave unsent {max_unsent} B"
     );
-    assert!(max_hub <= WINDOW, "alice buffers {max_hub} B for a paused reader");
-    assert!(max_unread <= WINDOW, "alice holds {max_unread} unread bytes");
-    assert!(max_unsent <= 2 * WINDOW, "dave holds {max_unsent} unsent bytes");
+    assert!(
+        max_hub <= WINDOW,
+        "alice buffers {max_hub} B for a paused reader"
+    );
+    assert!(
+        max_unread <= WINDOW,
+        "alice holds {max_unread} unread bytes"
+    );
+    assert!(
+        max_unsent <= 2 * WINDOW,
+        "dave holds {max_unsent} unsent bytes"
+    );
     s.read_to_end(&mut got).unwrap();
     let body_at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(got.len() - body_at, data.len());
-    assert_eq!(sha256_hex(&got[body_at..]), sha256_hex(data), "bytes differ");
+    assert_eq!(
+        sha256_hex(&got[body_at..]),
+        sha256_hex(data),
+        "bytes differ"
+    );
 }

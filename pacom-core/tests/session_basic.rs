@@ -135,17 +135,18 @@ fn unconsumed_stream_data_stops_the_sender_at_one_window() {
         n.stream_close(sid, st, now)
     })
     .expect("write");
-    let received = |sim: &pacom_core::sim::Sim| -> (Vec<u8>, Option<pacom_core::session::SessionId>) {
-        let mut got = Vec::new();
-        let mut tsid = None;
-        for (_, i, e) in &sim.events {
-            if let (2, Event::StreamData { data, session, .. }) = (*i, e) {
-                got.extend_from_slice(data);
-                tsid = Some(*session);
+    let received =
+        |sim: &pacom_core::sim::Sim| -> (Vec<u8>, Option<pacom_core::session::SessionId>) {
+            let mut got = Vec::new();
+            let mut tsid = None;
+            for (_, i, e) in &sim.events {
+                if let (2, Event::StreamData { data, session, .. }) = (*i, e) {
+                    got.extend_from_slice(data);
+                    tsid = Some(*session);
+                }
             }
-        }
-        (got, tsid)
-    };
+            (got, tsid)
+        };
     sim.run_until(secs(30), |_| false);
     let (got, tsid) = received(&sim);
     let tsid = tsid.expect("some data arrived");
@@ -166,7 +167,12 @@ fn unconsumed_stream_data_stops_the_sender_at_one_window() {
         sim.run_until(t, |_| false);
     }
     let (got, _) = received(&sim);
-    assert!(got == data, "stream bytes differ ({} of {})", got.len(), data.len());
+    assert!(
+        got == data,
+        "stream bytes differ ({} of {})",
+        got.len(),
+        data.len()
+    );
 }
 
 #[test]
