@@ -1,12 +1,15 @@
 //! Goodput of one PACOM link between two in-process nodes on loopback at
-//! unlimited pacing, beside the AES-256-GCM seal rate of 16 KiB blocks
-//! measured in the same run (the cost every frame pays at least once).
+//! unlimited pacing, in public mode (ciphertext blocks) and in private mode
+//! (frames hidden in the samples of a WAV file by the PCM carrier), beside
+//! the AES-256-GCM seal rate of 16 KiB blocks measured in the same run (the
+//! cost every frame pays at least once).
 //!
 //!   cargo bench -p interop-tests --bench swarm_links
-//!   PACOM_BENCH_MIB=128 cargo bench -p interop-tests --bench swarm_links
+//!   PACOM_BENCH_MIB=128 PACOM_BENCH_PRIVATE_KIB=512 cargo bench -p interop-tests --bench swarm_links
 //!
 //! Both directions run at once; each row is one direction's link bytes per
-//! second, checked byte for byte after the clock stops.
+//! second, checked byte for byte after the clock stops, and the link bytes
+//! each downloaded block carried on average.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +20,9 @@ use anyhow::{bail, Context, Result};
 use interop_tests::byte_stream::{ByteStream, StreamCheck};
 use pacom_bt::node::{LinkEvent, Links, NeighbourId, PacomSwarm, SwarmConfig};
 use pacom_bt::{Engine, EngineConfig};
-use pacom_core::pacom_file::{CoverKind, PacomFile, PacomFileOptions};
+use pacom_core::pacom_file::{PacomFile, PacomFileOptions};
+use pacom_core::swarm_profile::SwarmProfile;
+use stego::pcm::PayloadRate;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const MIB: u64 = 1 << 20;
@@ -44,6 +49,7 @@ fn seal_rate(secs: f64) -> f64 {
 }
 
 async fn node(
+    profile: &SwarmProfile,
     file: Arc<PacomFile>,
     peers: Vec<std::net::SocketAddr>,
 ) -> Result<(Engine, Links, UnboundedReceiver<LinkEvent>, PacomSwarm)> {
@@ -53,7 +59,7 @@ async fn node(
     })
     .await?;
     let (links, events) = Links::new();
-    let mut cfg = SwarmConfig::public(file);
+    let mut cfg = SwarmConfig::with_profile(file, profile);
     cfg.initial_peers = peers;
     let swarm = PacomSwarm::join(&engine, &links, cfg).await?;
     Ok((engine, links, events, swarm))
@@ -110,28 +116,38 @@ async fn receive(
     }
 }
 
-async fn run() -> Result<()> {
-    let mib: u64 = std::env::var("PACOM_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let total = mib * MIB;
-    // Each side can pull about a quarter of the file from the other.
-    let size = (total * 5).next_multiple_of(1 << 20);
+/// One direction of a pair's run: link bytes per second, and link bytes
+/// per block the receiver downloaded (data and cover blocks alike).
+#[derive(Clone, Copy)]
+struct Direction {
+    rate: f64,
+    bytes_per_block: f64,
+}
+
+/// Two nodes in one swarm of `profile`'s mode; `total` bytes each way at
+/// once. Each side can pull about a quarter of the file from the other, so
+/// the file is sized from the bytes a block carries.
+async fn pair(
+    profile: &SwarmProfile,
+    seed: u8,
+    total: u64,
+    link_bytes_per_block: u64,
+) -> Result<(Direction, Direction, u64)> {
+    let blocks = total.div_ceil(link_bytes_per_block);
+    let size = (blocks * BLOCK as u64 * 5).next_multiple_of(1 << 20);
+    let kind = profile.cover_kind();
     let file = tokio::task::spawn_blocking(move || {
-        PacomFile::generate(
-            [9; 32],
-            &CoverKind::Archive,
-            &PacomFileOptions::with_size(size),
-        )
+        PacomFile::generate([seed; 32], &kind, &PacomFileOptions::with_size(size))
     })
     .await??;
     let file = Arc::new(file);
-    let (ea, la, mut ra, sa) = node(file.clone(), Vec::new()).await?;
-    let (eb, lb, mut rb, sb) = node(file.clone(), vec![ea.local_addr()]).await?;
+    eprintln!("{:?} mode: file of {} MiB ready", profile.mode, size / MIB);
+    let (ea, la, mut ra, sa) = node(profile, file.clone(), Vec::new()).await?;
+    let (eb, lb, mut rb, sb) = node(profile, file.clone(), vec![ea.local_addr()]).await?;
     let na = wait_up(&mut ra).await?;
     let nb = wait_up(&mut rb).await?;
 
+    let had = (sa.progress().blocks_had, sb.progress().blocks_had);
     let start = Instant::now();
     let wa = tokio::spawn(write_all(la.clone(), na, 1, total));
     let wb = tokio::spawn(write_all(lb.clone(), nb, 2, total));
@@ -139,12 +155,51 @@ async fn run() -> Result<()> {
     let b_to_a = tokio::spawn(receive(ra, 2, total, start));
     let t_ab = a_to_b.await??;
     let t_ba = b_to_a.await??;
+    eprintln!(
+        "{:?} mode: {total} bytes each way in {t_ab:?} / {t_ba:?}",
+        profile.mode
+    );
+    // Blocks each side pulled while both streams ran (a little more for
+    // the direction that finished first).
+    let pulled = (
+        sa.progress().blocks_had.saturating_sub(had.0).max(1),
+        sb.progress().blocks_had.saturating_sub(had.1).max(1),
+    );
     wa.await??;
     wb.await??;
     sa.leave().await;
     sb.leave().await;
     ea.shutdown().await;
     eb.shutdown().await;
+    let ab = Direction {
+        rate: total as f64 / t_ab.as_secs_f64(),
+        bytes_per_block: total as f64 / pulled.1 as f64,
+    };
+    let ba = Direction {
+        rate: total as f64 / t_ba.as_secs_f64(),
+        bytes_per_block: total as f64 / pulled.0 as f64,
+    };
+    Ok((ab, ba, size))
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn run() -> Result<()> {
+    let mib = env_u64("PACOM_BENCH_MIB", 64);
+    let private_kib = env_u64("PACOM_BENCH_PRIVATE_KIB", 64);
+    let public = SwarmProfile::public();
+    let private = SwarmProfile::private([0x5c; 32]);
+    let rate = PayloadRate::DEFAULT;
+    // A 16 KiB block of 16-bit PCM holds 8192 samples.
+    let samples = BLOCK / 2;
+    let hidden = rate.message_bytes(samples) as u64;
+    let (pub_ab, pub_ba, pub_size) = pair(&public, 9, mib * MIB, BLOCK as u64 - 64).await?;
+    let (prv_ab, prv_ba, prv_size) = pair(&private, 10, private_kib << 10, hidden / 2).await?;
 
     let seal = seal_rate(1.0);
     let profile = if cfg!(debug_assertions) {
@@ -153,18 +208,44 @@ async fn run() -> Result<()> {
         "release"
     };
     println!(
-        "PACOM link goodput, {mib} MiB each way at once, file {} MiB, loopback TCP, {profile}",
-        size / MIB
+        "PACOM link goodput, both directions at once, loopback TCP, unlimited pacing, {profile}"
     );
-    println!("{:<40} {:>10} {:>12}", "measure", "MB/s", "vs AES seal");
+    println!(
+        "public: {mib} MiB each way, archive file {} MiB, ciphertext carrier",
+        pub_size / MIB
+    );
+    println!(
+        "private: {private_kib} KiB each way, WAV file {} MiB, PCM carrier at {:.2} bits/sample ({hidden} bytes hidden per 16 KiB block of {samples} samples)",
+        prv_size / MIB,
+        rate.bits_per_sample()
+    );
+    println!(
+        "{:<40} {:>12} {:>12} {:>14}",
+        "measure", "bytes/s", "vs AES seal", "link B/block"
+    );
+    println!(
+        "{:<40} {:>12.3e} {:>12.3} {:>14}",
+        "AES-256-GCM seal, 16 KiB blocks, 1 core", seal, 1.0, "-"
+    );
     let rows = [
-        ("AES-256-GCM seal, 16 KiB blocks, 1 core", seal),
-        ("link goodput A -> B", total as f64 / t_ab.as_secs_f64()),
-        ("link goodput B -> A", total as f64 / t_ba.as_secs_f64()),
+        ("public link goodput A -> B", pub_ab),
+        ("public link goodput B -> A", pub_ba),
+        ("private link goodput A -> B", prv_ab),
+        ("private link goodput B -> A", prv_ba),
     ];
-    for (name, rate) in rows {
-        println!("{name:<40} {:>10.1} {:>12.3}", rate / 1e6, rate / seal);
+    for (name, d) in rows {
+        println!(
+            "{name:<40} {:>12.3e} {:>12.5} {:>14.1}",
+            d.rate,
+            d.rate / seal,
+            d.bytes_per_block
+        );
     }
+    println!(
+        "private/public goodput: {:.5} (A -> B), {:.5} (B -> A)",
+        prv_ab.rate / pub_ab.rate,
+        prv_ba.rate / pub_ba.rate
+    );
     Ok(())
 }
 

@@ -89,11 +89,16 @@ struct Proxy {
 }
 
 async fn proxy(policy: ExitPolicy, resolver: Resolver) -> Proxy {
-    let exit = Arc::new(ExitConnector::new(
+    proxy_with(ExitConnector::new(
         policy,
         StreamLimits::new(64, 256),
         resolver,
-    ));
+    ))
+    .await
+}
+
+async fn proxy_with(exit: ExitConnector) -> Proxy {
+    let exit = Arc::new(exit);
     let recorder = Arc::new(Recorder {
         inner: DirectOpener::new(exit.clone()),
         seen: Mutex::new(Vec::new()),
@@ -439,4 +444,75 @@ async fn half_close_travels_through_and_early_data_is_kept() {
         .await
         .expect("answer after half-close");
     assert_eq!(answer, sha1(&payload));
+}
+
+/// The SOCKS reply code a no-auth CONNECT to `target` gets.
+async fn reply_code(proxy: SocketAddr, target: TargetAddr) -> u8 {
+    let mut req = vec![5, 1, 0, 5, 1, 0];
+    target.encode_into(&mut req).expect("encode");
+    let mut s = TcpStream::connect(proxy).await.expect("connect proxy");
+    s.write_all(&req).await.expect("write");
+    // The greeting's answer, then the reply's VER, REP, RSV, ATYP; a
+    // stream that did connect is simply dropped.
+    let mut got = [0u8; 6];
+    s.read_exact(&mut got).await.expect("a reply");
+    assert_eq!(got[..2], [5, 0], "greeting: {got:?}");
+    got[3]
+}
+
+/// Private, link-local, unique-local and SMTP destinations, by address or
+/// by a name only the exit resolves, get "not allowed" (0x02) under the
+/// default policy, and are tried (some other code) once a rule allows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_destinations_refused_with_code_2_unless_a_rule_allows() {
+    let ip = |s: &str| TargetAddr::Ip(s.parse().expect("socket addr"));
+    let name = |n: &str, port| TargetAddr::Domain(n.into(), port);
+    let resolver = || {
+        Resolver::new()
+            .with_override("intranet.test", vec!["192.168.7.7".parse().expect("ip")])
+            .with_override("ula.test", vec!["fd12::7".parse().expect("ip")])
+    };
+    let private = [
+        ip("10.1.2.3:80"),
+        ip("172.16.5.4:80"),
+        ip("192.168.1.1:80"),
+        ip("169.254.169.254:80"),
+        ip("[fc00::1]:80"),
+        ip("[fd12:3456::1]:80"),
+        ip("[fe80::1]:80"),
+        name("intranet.test", 80),
+        name("ula.test", 80),
+    ];
+    let smtp = [ip("192.0.2.1:25"), ip("127.0.0.1:25")];
+    let strict = proxy(ExitPolicy::new().allow_loopback(true), resolver()).await;
+    for t in private.iter().chain(&smtp) {
+        assert_eq!(reply_code(strict.addr, t.clone()).await, 2, "{t:?}");
+    }
+    // Operator rules come before the defaults. Whether anything answers at
+    // these addresses depends on the machine (unreachable, refused, timed
+    // out, a general failure for a link-local address without a scope, or
+    // connected): what matters is that the exit tried instead of refusing.
+    let rules = [
+        "accept 10.0.0.0/8:80",
+        "accept 172.16.0.0/12:80",
+        "accept 192.168.0.0/16:80",
+        "accept 169.254.0.0/16:80",
+        "accept [fc00::]/7:80",
+        "accept [fe80::]/10:80",
+        "accept *:25",
+    ];
+    let open = ExitPolicy::new()
+        .allow_loopback(true)
+        .with_rules(rules)
+        .expect("rules parse");
+    let lenient = proxy_with(
+        ExitConnector::new(open, StreamLimits::new(64, 256), resolver())
+            .with_connect_timeout(std::time::Duration::from_millis(300)),
+    )
+    .await;
+    for t in private.iter().chain(&smtp) {
+        let code = reply_code(lenient.addr, t.clone()).await;
+        assert_ne!(code, 2, "{t:?}");
+    }
+    assert_eq!(strict.exit.open_streams(), 0);
 }

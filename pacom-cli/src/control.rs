@@ -28,6 +28,19 @@ pub enum Request {
     },
     /// Stream every inbox record from now on.
     Subscribe,
+    /// Open a circuit stream through one of `exits` to `host:port` (for
+    /// `pacom socks`). After [`Response::StreamOpen`] the connection
+    /// carries the stream (see `stream_pipe`).
+    OpenStream {
+        /// Contact strings of the exits to choose from.
+        exits: Vec<String>,
+        /// SOCKS credentials: streams with different ones never share a circuit.
+        #[serde(default)]
+        isolation: Option<(Vec<u8>, Vec<u8>)>,
+        /// An IP literal, or a name the exit resolves.
+        host: String,
+        port: u16,
+    },
 }
 
 /// What the daemon answers.
@@ -57,6 +70,14 @@ pub enum Response {
     },
     Error {
         message: String,
+    },
+    /// The exit connected; the stream's bytes follow.
+    StreamOpen,
+    /// No stream: `code` is the exit's reply on the wire
+    /// (`ExitReply::wire_code`), which says the SOCKS reply.
+    StreamRefused {
+        code: u8,
+        reason: String,
     },
 }
 

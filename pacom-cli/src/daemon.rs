@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use pacom_bt::node::{HandleError, NeighbourId, NodeHandle, PacomNode};
+use pacom_bt::node::{CircuitOpener, HandleError, NeighbourId, NodeHandle, PacomNode, StreamHub};
+use pacom_bt::proxy::{IsolationKey, TargetAddr};
 use pacom_core::envelope::{file_packets, Body, Chunk, Envelope, Packet};
 use pacom_core::identity::{Contact, Identity};
 use pacom_core::link::LinkStats;
 use pacom_core::session::Event;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc};
 
@@ -50,6 +51,10 @@ pub struct Daemon {
     pub node: Mutex<Option<PacomNode>>,
     pub records: broadcast::Sender<Record>,
     pub rates: Mutex<HashMap<NeighbourId, (Sample, Rates)>>,
+    /// The node's circuit streams (for their buffered bytes in `status`).
+    pub hub: StreamHub,
+    /// Opens the streams `pacom socks` front-ends ask for.
+    pub opener: Arc<CircuitOpener>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -126,6 +131,8 @@ async fn serve(
         node: Mutex::new(Some(node)),
         records,
         rates: Mutex::new(HashMap::new()),
+        hub: proxies.hub.clone(),
+        opener: proxies.opener.clone(),
     });
 
     tokio::spawn(receive(d.clone(), inbox));
@@ -172,7 +179,7 @@ async fn serve(
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
+pub async fn wait_for_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -329,13 +336,17 @@ async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> std::i
     w.write_all(line.as_bytes()).await
 }
 
+/// Longest request line accepted.
+const MAX_REQUEST: u64 = 1 << 20;
+
 async fn client(d: Arc<Daemon>, s: UnixStream) {
     let (rd, mut wr) = s.into_split();
-    let mut lines = BufReader::new(rd).lines();
-    let line = match lines.next_line().await {
-        Ok(Some(l)) => l,
+    let mut rd = BufReader::new(rd);
+    let mut line = String::new();
+    match (&mut rd).take(MAX_REQUEST).read_line(&mut line).await {
+        Ok(n) if n > 0 => {}
         _ => return,
-    };
+    }
     let req: Request = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {
@@ -412,6 +423,12 @@ async fn client(d: Arc<Daemon>, s: UnixStream) {
                 tokio::spawn(deliver(d, entry, None));
             }
         }
+        Request::OpenStream {
+            exits,
+            isolation,
+            host,
+            port,
+        } => open_stream(&d, rd, wr, exits, IsolationKey(isolation), &host, port).await,
         Request::Subscribe => {
             let mut rx = d.records.subscribe();
             loop {
@@ -425,6 +442,42 @@ async fn client(d: Arc<Daemon>, s: UnixStream) {
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
+        }
+    }
+}
+
+/// Serves `pacom socks`: opens the stream, answers, then carries it.
+async fn open_stream(
+    d: &Daemon,
+    rd: BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut wr: tokio::net::unix::OwnedWriteHalf,
+    exits: Vec<String>,
+    isolation: IsolationKey,
+    host: &str,
+    port: u16,
+) {
+    let exits: Result<Vec<Contact>, _> = exits.iter().map(|c| Contact::parse(c)).collect();
+    let Ok(exits) = exits else {
+        let message = "malformed exit contact".to_string();
+        let _ = write(&mut wr, &Response::Error { message }).await;
+        return;
+    };
+    let target = match host.parse() {
+        Ok(ip) => TargetAddr::Ip(std::net::SocketAddr::new(ip, port)),
+        Err(_) => TargetAddr::Domain(host.to_string(), port),
+    };
+    match d.opener.open_via(&exits, isolation, target).await {
+        Ok((st_r, st_w)) => {
+            if write(&mut wr, &Response::StreamOpen).await.is_ok() {
+                crate::stream_pipe::serve(rd, wr, st_r, st_w).await;
+            }
+        }
+        Err(e) => {
+            let refused = Response::StreamRefused {
+                code: e.exit_reply().wire_code(),
+                reason: e.to_string(),
+            };
+            let _ = write(&mut wr, &refused).await;
         }
     }
 }

@@ -12,8 +12,10 @@ mod outbox;
 mod proxy;
 mod proxy_config;
 mod setup;
+mod socks_cmd;
 mod status;
 mod stego_cmd;
+mod stream_pipe;
 mod torrent;
 mod user;
 
@@ -78,6 +80,16 @@ enum Command {
     },
     /// Interactive line chat with a contact.
     Chat { name: String },
+    /// A SOCKS5 proxy whose streams leave through exits, over circuits of the running node.
+    Socks {
+        /// Where SOCKS clients connect.
+        #[arg(long, default_value = "127.0.0.1:1080")]
+        listen: std::net::SocketAddr,
+        /// An exit: contact name or contact string (repeatable; default: the
+        /// config's `[socks] exits`).
+        #[arg(long = "exit")]
+        exits: Vec<String>,
+    },
     /// Swarms, neighbours, link rates, circuits and sessions of the running node.
     Status {
         #[arg(long)]
@@ -103,7 +115,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Run { .. } => "info",
+        Command::Run { .. } | Command::Socks { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -129,6 +141,9 @@ fn main() {
             .and_then(|_| user::send(&dd, &name, message, file, no_wait)),
         Command::Inbox { follow, json } => user::inbox(&dd, follow, json),
         Command::Chat { name } => dd.require_init().and_then(|_| user::chat(&dd, &name)),
+        Command::Socks { listen, exits } => dd
+            .require_init()
+            .and_then(|_| socks_cmd::run(&dd, listen, exits)),
         Command::Status { json } => user::status(&dd, json),
         Command::Demo { nodes, mode } => demo::run(nodes, mode),
         Command::Torrent(cmd) => torrent::run(cmd),

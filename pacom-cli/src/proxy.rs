@@ -1,5 +1,6 @@
 //! Starts the public-mode proxy roles of `pacom run`: the exit service
-//! (`[exit]`) and the SOCKS5 listener (`[socks]`).
+//! (`[exit]`), the SOCKS5 listener (`[socks]`), and the stream opener that
+//! `pacom socks` front-ends use over the control socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +17,14 @@ use crate::contacts::Contacts;
 use crate::datadir::DataDir;
 
 /// The tasks of the proxy roles; aborted when the daemon stops.
-#[derive(Default)]
 pub struct ProxyTasks {
     pub tasks: Vec<JoinHandle<()>>,
     /// Where the SOCKS listener accepts clients, if one runs.
     pub socks_addr: Option<SocketAddr>,
+    /// The node's circuit streams.
+    pub hub: StreamHub,
+    /// Opens streams to exits, for the listener and for `pacom socks`.
+    pub opener: Arc<CircuitOpener>,
 }
 
 impl ProxyTasks {
@@ -33,7 +37,7 @@ impl ProxyTasks {
 
 /// Contact names resolve through the address book; anything else must be
 /// a contact string.
-fn exit_contacts(dd: &DataDir, names: &[String]) -> Result<Vec<Contact>> {
+pub fn exit_contacts(dd: &DataDir, names: &[String]) -> Result<Vec<Contact>> {
     let book = Contacts::load(dd.contacts())?;
     names
         .iter()
@@ -59,31 +63,37 @@ fn exit_connector(cfg: &Config) -> Result<ExitConnector> {
 
 /// Starts what the config asks for.
 pub async fn start(dd: &DataDir, cfg: &Config, handle: &NodeHandle) -> Result<ProxyTasks> {
-    let mut out = ProxyTasks::default();
+    let mut tasks = Vec::new();
     let hub = if cfg.exit.enabled {
         let (hub, task) = start_exit(handle.clone(), Arc::new(exit_connector(cfg)?));
-        out.tasks.push(task);
+        tasks.push(task);
         tracing::info!(rules = cfg.exit.rules.len(), "exit enabled");
         hub
     } else {
         let (hub, task) = StreamHub::start(handle.clone(), None);
-        out.tasks.push(task);
+        tasks.push(task);
         hub
     };
+    let exits = exit_contacts(dd, &cfg.socks.exits)?;
+    let opener = Arc::new(CircuitOpener::new(hub.clone(), exits));
+    let mut socks_addr = None;
     if let Some(listen) = cfg.socks.listen {
-        let exits = exit_contacts(dd, &cfg.socks.exits)?;
-        let opener = Arc::new(CircuitOpener::new(hub, exits));
-        let listener = SocksListener::bind(listen, opener)
+        let listener = SocksListener::bind(listen, opener.clone())
             .await
             .with_context(|| format!("cannot listen for SOCKS clients on {listen}"))?;
         let addr = listener.local_addr()?;
-        out.socks_addr = Some(addr);
-        out.tasks.push(tokio::spawn(async move {
+        socks_addr = Some(addr);
+        tasks.push(tokio::spawn(async move {
             if let Err(e) = listener.run().await {
                 tracing::warn!(error = %e, "SOCKS listener stopped");
             }
         }));
         tracing::info!(%addr, "SOCKS5 proxy listening");
     }
-    Ok(out)
+    Ok(ProxyTasks {
+        tasks,
+        socks_addr,
+        hub,
+        opener,
+    })
 }

@@ -106,6 +106,12 @@ pub async fn snapshot(d: &Daemon) -> Value {
             "rebuilds": x.rebuilds,
             "malformed_links": x.malformed_links,
         },
+        "streams": {
+            "open": st.streams.open,
+            "unsent_bytes": st.streams.unsent,
+            "unread_bytes": st.streams.unconsumed,
+            "hub_buffered_bytes": d.hub.buffered_bytes(),
+        },
         "outbox": crate::outbox::load_all(&d.dd.outbox()).len(),
     })
 }

@@ -176,7 +176,10 @@ pub fn send(
             Response::Failed { reason } => bail!("not delivered to {name}: {reason}"),
             Response::Kept { reason } => bail!("not delivered to {name} yet: {reason}"),
             Response::Error { message } => bail!("{message}"),
-            Response::Status { .. } | Response::Message { .. } => {}
+            Response::Status { .. }
+            | Response::Message { .. }
+            | Response::StreamOpen
+            | Response::StreamRefused { .. } => {}
         }
     }
     bail!("the node closed the connection before delivery")

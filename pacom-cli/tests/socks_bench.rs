@@ -3,8 +3,16 @@
 //! 20 MiB HTTP download with curl through a SOCKS5 proxy whose circuit
 //! crosses three PACOM links (alice — bob — carol — dave, dave the exit),
 //! beside a direct curl of the same file in the same run. Prints time to
-//! first byte, throughput and the ratio. Numbers are from whatever profile
-//! the test binary was built in; the table says which.
+//! first byte, throughput and the ratio, for each link pacing: the config's
+//! default, the test suite's, and unlimited (only h outstanding requests
+//! limit a link). Numbers are from whatever profile the test binary was
+//! built in; the table says which.
+//!
+//! Every block a link downloads, data or cover, uses up one block of the
+//! PACOM file, so at unlimited pacing the files must be large enough to
+//! outlast the chain's start and the downloads: `PACOM_BENCH_FILE_MIB`
+//! (default 1024) sets their size. A chain whose files ran out first shows
+//! as a failed row with curl's error.
 
 mod common;
 
@@ -12,39 +20,37 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{test_data, HttpServer, Node, LINK_RATE};
+use common::{test_data, HttpServer, Node};
+
+const LEN: u64 = 20 << 20;
 
 /// (time to first byte s, total s) as curl measures them.
-fn timed_curl(proxy: Option<&str>, url: &str) -> (f64, f64) {
+fn timed_curl(proxy: Option<&str>, url: &str, len: u64) -> Result<(f64, f64), String> {
     let mut c = Command::new("curl");
-    c.args(["-sS", "--max-time", "120", "-o", "/dev/null"]);
+    c.args(["-sS", "--max-time", "180", "-o", "/dev/null"]);
     c.args(["-w", "%{time_starttransfer} %{time_total} %{size_download}"]);
     if let Some(p) = proxy {
         c.args(["--socks5-hostname", p]);
     }
     let out = c.arg(url).output().expect("run curl");
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
     let s = String::from_utf8_lossy(&out.stdout).into_owned();
     let v: Vec<f64> = s
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    assert_eq!(v.get(2).copied(), Some((20u64 << 20) as f64), "{s}");
-    (v[0], v[1])
+    match (v.first(), v.get(1), v.get(2)) {
+        (Some(t), Some(total), Some(n)) if *n == len as f64 => Ok((*t, *total)),
+        _ => Err(format!("short download: {s}")),
+    }
 }
 
-fn main() {
-    if std::env::var_os("PACOM_BENCH").is_none() {
-        println!("socks_bench: skipped (set PACOM_BENCH=1 to run the benchmark)");
-        return;
-    }
-    let data = test_data(20 << 20);
-    let http = HttpServer::start(data);
-    let mut nodes: Vec<Node> = (0..4).map(|_| Node::init()).collect();
+/// Four nodes in a line, each link paced at `rate` blocks/s (0: unlimited).
+/// Returns them and alice's SOCKS address.
+fn chain(rate: &str, file_size: u64) -> (Vec<Node>, String) {
+    let mut nodes: Vec<Node> = (0..4).map(|_| Node::init_with(rate, file_size)).collect();
     let seeds = ["d1", "d2", "d3"].map(|p| p.repeat(32));
     let dave = nodes[3].contact();
     nodes[0].add_contact("dave", &dave);
@@ -74,45 +80,96 @@ fn main() {
     for (n, want) in nodes.iter().zip([1, 2, 2, 1]) {
         n.wait_neighbours(want);
     }
-    let url = format!("http://127.0.0.1:{}/big.bin", http.port);
-    // A first small run builds the circuit, so the table measures streams.
-    let warm = Instant::now();
-    let _ = timed_curl(Some(&socks), &url);
-    let first = warm.elapsed().as_secs_f64();
-    let (d_ttfb, d_total) = timed_curl(None, &url);
-    let (p_ttfb, p_total) = timed_curl(Some(&socks), &url);
-    let mb = (20u64 << 20) as f64 / 1e6;
+    (nodes, socks)
+}
+
+struct Row {
+    label: String,
+    direct: (f64, f64),
+    circuit: Result<(f64, f64), String>,
+    /// Circuit build plus a 4 KiB download.
+    first: f64,
+}
+
+fn main() {
+    if std::env::var_os("PACOM_BENCH").is_none() {
+        println!("socks_bench: skipped (set PACOM_BENCH=1 to run the benchmark)");
+        return;
+    }
+    let file_mib: u64 = std::env::var("PACOM_BENCH_FILE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let data = test_data(LEN as usize);
+    let http = HttpServer::start(data);
+    let big = format!("http://127.0.0.1:{}/big.bin", http.port);
+    let small = format!("http://127.0.0.1:{}/small.bin", http.port);
+    let pacings = [
+        ("default pacing, 64 blocks/s", "64"),
+        ("test pacing, 200 blocks/s", common::LINK_RATE),
+        ("unlimited pacing", "0"),
+    ];
+    let mut rows = Vec::new();
+    for (label, rate) in pacings {
+        let t = Instant::now();
+        let (mut nodes, socks) = chain(rate, file_mib << 20);
+        eprintln!("{label}: chain up in {:.1} s", t.elapsed().as_secs_f64());
+        // A first small download builds the circuit, so the rows measure streams.
+        let warm = Instant::now();
+        let first = timed_curl(Some(&socks), &small, 4096).map(|_| warm.elapsed().as_secs_f64());
+        let direct = timed_curl(None, &big, LEN).expect("direct curl");
+        let circuit = first
+            .clone()
+            .and_then(|_| timed_curl(Some(&socks), &big, LEN));
+        eprintln!("{label}: {circuit:?}");
+        rows.push(Row {
+            label: label.to_string(),
+            direct,
+            circuit,
+            first: first.unwrap_or(f64::NAN),
+        });
+        for n in nodes.iter_mut() {
+            n.stop();
+        }
+    }
+
+    let mb = LEN as f64 / 1e6;
     let profile = if cfg!(debug_assertions) {
         "dev"
     } else {
         "release"
     };
-    println!("SOCKS benchmark ({profile} profile, link rate {LINK_RATE} blocks/s per link, 20 MiB, loopback)");
+    println!("SOCKS benchmark ({profile} profile, 20 MiB over HTTP, loopback, PACOM files {file_mib} MiB)");
     println!(
-        "{:<28} {:>10} {:>10} {:>10}",
-        "path", "TTFB ms", "total s", "MB/s"
+        "{:<48} {:>10} {:>10} {:>10} {:>12}",
+        "path", "TTFB ms", "total s", "MB/s", "time ratio"
     );
-    println!(
-        "{:<28} {:>10.1} {:>10.2} {:>10.2}",
-        "direct curl",
-        d_ttfb * 1e3,
-        d_total,
-        mb / d_total
-    );
-    println!(
-        "{:<28} {:>10.1} {:>10.2} {:>10.2}",
-        "SOCKS, 3 PACOM hops",
-        p_ttfb * 1e3,
-        p_total,
-        mb / p_total
-    );
-    println!(
-        "ratio circuit/direct: time x{:.1}, TTFB x{:.1}; first download incl. circuit build {:.2} s",
-        p_total / d_total,
-        p_ttfb / d_ttfb.max(1e-6),
-        first
-    );
-    for n in nodes.iter_mut() {
-        n.stop();
+    for r in &rows {
+        println!(
+            "{:<48} {:>10.1} {:>10.2} {:>10.2} {:>12}",
+            format!("direct curl ({})", r.label),
+            r.direct.0 * 1e3,
+            r.direct.1,
+            mb / r.direct.1,
+            "1.0"
+        );
+        match &r.circuit {
+            Ok((ttfb, total)) => println!(
+                "{:<48} {:>10.1} {:>10.2} {:>10.2} {:>12.1}",
+                format!("SOCKS, 3 PACOM hops ({})", r.label),
+                ttfb * 1e3,
+                total,
+                mb / total,
+                total / r.direct.1
+            ),
+            Err(e) => println!(
+                "{:<48} failed: {e}",
+                format!("SOCKS, 3 PACOM hops ({})", r.label)
+            ),
+        }
+        println!(
+            "{:<48} {:>10} {:>10.2}",
+            "  first 4 KiB incl. circuit build", "", r.first
+        );
     }
 }

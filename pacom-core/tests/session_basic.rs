@@ -114,6 +114,67 @@ fn streams_respect_windows_and_half_close() {
     assert!(got == data, "stream bytes differ");
 }
 
+/// With `app_credits_streams`, data the application has not taken holds
+/// the sender back: the receiver never gets more than one window ahead.
+#[test]
+fn unconsumed_stream_data_stops_the_sender_at_one_window() {
+    let window = 32 * 1024;
+    let cfg = Config {
+        stream_window: window,
+        max_fragment: 4096,
+        app_credits_streams: true,
+        ..Config::default()
+    };
+    let mut sim = line_sim(3, &cfg);
+    let target = identities(3)[2].contact().clone();
+    let sid = sim.call(0, |n, now| n.connect(&target, now));
+    let st = sim.call(0, |n, now| n.open_stream(sid, now)).expect("open");
+    let data = payload(4, 300_000);
+    sim.call(0, |n, now| {
+        n.stream_write(sid, st, &data, now)?;
+        n.stream_close(sid, st, now)
+    })
+    .expect("write");
+    let received =
+        |sim: &pacom_core::sim::Sim| -> (Vec<u8>, Option<pacom_core::session::SessionId>) {
+            let mut got = Vec::new();
+            let mut tsid = None;
+            for (_, i, e) in &sim.events {
+                if let (2, Event::StreamData { data, session, .. }) = (*i, e) {
+                    got.extend_from_slice(data);
+                    tsid = Some(*session);
+                }
+            }
+            (got, tsid)
+        };
+    sim.run_until(secs(30), |_| false);
+    let (got, tsid) = received(&sim);
+    let tsid = tsid.expect("some data arrived");
+    assert_eq!(got.len() as u64, window, "exactly one window, then a stop");
+    assert_eq!(sim.node(2).stream_unconsumed(tsid, st), Some(window));
+    assert!(sim.node(0).stream_backlog(sid, st).unwrap_or(0) > 200_000);
+    // The reader takes its bytes little by little; everything follows.
+    for _ in 0..200 {
+        let (got, _) = received(&sim);
+        if got.len() == data.len() {
+            break;
+        }
+        let unconsumed = sim.node(2).stream_unconsumed(tsid, st).unwrap_or(0);
+        sim.call(2, |n, now| {
+            n.stream_consumed(tsid, st, unconsumed as usize, now)
+        });
+        let t = sim.now() + secs(1);
+        sim.run_until(t, |_| false);
+    }
+    let (got, _) = received(&sim);
+    assert!(
+        got == data,
+        "stream bytes differ ({} of {})",
+        got.len(),
+        data.len()
+    );
+}
+
 #[test]
 fn handshake_to_unreachable_key_fails_after_retries() {
     let cfg = Config {

@@ -45,22 +45,21 @@ impl CircuitOpener {
         }
     }
 
-    /// The exit for a new stream: the one this isolation key already uses,
-    /// so its streams stay on one path, or a random one.
-    fn pick_exit(&self, isolation: &IsolationKey) -> Option<Contact> {
+    /// The exit for a new stream among `exits`: the one this isolation key
+    /// already uses, so its streams stay on one path, or a random one.
+    fn pick_exit(&self, exits: &[Contact], isolation: &IsolationKey) -> Option<Contact> {
         let sessions = lock(&self.sessions);
-        let known = self
-            .exits
+        let known = exits
             .iter()
             .find(|e| sessions.contains_key(&(e.fingerprint(), isolation.clone())));
         if let Some(e) = known {
             return Some(e.clone());
         }
-        if self.exits.is_empty() {
+        if exits.is_empty() {
             return None;
         }
-        let i = rand::thread_rng().gen_range(0..self.exits.len());
-        self.exits.get(i).cloned()
+        let i = rand::thread_rng().gen_range(0..exits.len());
+        exits.get(i).cloned()
     }
 
     /// The live session for `key`, or a new one.
@@ -87,30 +86,54 @@ impl CircuitOpener {
         }
     }
 
-    async fn open_inner(
+    /// Opens a stream through one of `exits` (instead of the opener's own
+    /// list), sharing this opener's sessions: a local front-end in another
+    /// process names its exits per request.
+    pub async fn open_via(
         &self,
+        exits: &[Contact],
         isolation: IsolationKey,
         target: TargetAddr,
     ) -> Result<OpenedStream, OpenError> {
         let begin = Begin { target }.encode()?;
-        let exit = self.pick_exit(&isolation).ok_or(OpenError::NoCircuit)?;
+        let exit = self
+            .pick_exit(exits, &isolation)
+            .ok_or(OpenError::NoCircuit)?;
         let key = (exit.fingerprint(), isolation);
-        let mut st = self.stream(&exit, &key).await?;
-        st.writer.write_all(&begin).await?;
-        let connected = match read_message(&mut st.reader, Connected::decode).await {
-            Ok(c) => c,
-            // The pipe ends before any answer when the session failed.
-            Err(WireIoError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                lock(&self.sessions).remove(&key);
-                return Err(OpenError::NoCircuit);
+        // A session that fails before the exit answered is replaced once:
+        // the destination has seen at most a TCP connect, no application
+        // byte, so a new stream cannot repeat anything the application did.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut st = self.stream(&exit, &key).await?;
+            st.writer.write_all(&begin).await?;
+            match read_message(&mut st.reader, Connected::decode).await {
+                Ok(connected) => {
+                    return match connected.code {
+                        ExitReply::Ok(_) => Ok((Box::new(st.reader), Box::new(st.writer))),
+                        refused => Err(OpenError::Exit(refused)),
+                    }
+                }
+                Err(WireIoError::Io(e)) if broken(&e) => {
+                    lock(&self.sessions).remove(&key);
+                    if tries >= 2 {
+                        return Err(OpenError::NoCircuit);
+                    }
+                    tracing::debug!("session failed before the exit answered; retrying");
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        };
-        match connected.code {
-            ExitReply::Ok(_) => Ok((Box::new(st.reader), Box::new(st.writer))),
-            refused => Err(OpenError::Exit(refused)),
         }
     }
+}
+
+/// The stream broke under us (its session failed).
+fn broken(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 fn no_circuit(e: HandleError) -> OpenError {
@@ -124,6 +147,6 @@ impl StreamOpener for CircuitOpener {
         isolation: IsolationKey,
         target: TargetAddr,
     ) -> BoxFuture<'_, Result<OpenedStream, OpenError>> {
-        Box::pin(self.open_inner(isolation, target))
+        Box::pin(self.open_via(&self.exits, isolation, target))
     }
 }

@@ -37,6 +37,9 @@ pub fn spawn_driver(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     config.unix_time_at_origin = unix;
+    // Stream readers credit what they read (`NodeHandle::stream_consumed`),
+    // so event channels never hold more than a window per stream.
+    config.app_credits_streams = true;
     let contact = identity.contact().clone();
     let node = Node::new(identity, config, StdRng::from_entropy());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -200,6 +203,7 @@ impl Driver {
             Command::StreamClose(s, id, reply) => {
                 let _ = reply.send(self.node.stream_close(s, id, now));
             }
+            Command::StreamConsumed(s, id, n) => self.node.stream_consumed(s, id, n, now),
             Command::Subscribe(tx) => self.subscribers.push(tx),
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
@@ -233,6 +237,7 @@ impl Driver {
                 .iter()
                 .filter_map(|r| r.suc_next.map(|next| (r.h_id, r.last_hop, next)))
                 .collect(),
+            streams: self.node.stream_buffers(),
             uptime_secs: self.now().as_secs_f64(),
         }
     }
@@ -261,7 +266,6 @@ impl Driver {
 
     /// Hands events out and moves the node's outgoing bytes into the links.
     fn after_step(&mut self) {
-        let mut consumed_stream_data = false;
         while let Some(ev) = self.node.poll_event() {
             match &ev {
                 Event::MessageDelivered { session, id } => {
@@ -278,15 +282,9 @@ impl Driver {
                         let _ = tx.send(Err(describe_failure(reason)));
                     }
                 }
-                Event::StreamData { .. } => consumed_stream_data = true,
                 _ => {}
             }
             self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
-        }
-        if consumed_stream_data {
-            // Taking stream data widened receive windows; let the node say so now.
-            let now = self.now();
-            self.node.handle_timeout(now);
         }
         if !self.blocked_writes.is_empty() {
             self.release_writes();

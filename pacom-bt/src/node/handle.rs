@@ -7,7 +7,7 @@
 use pacom_core::circuit::NeighbourId;
 use pacom_core::identity::{Contact, Fingerprint};
 use pacom_core::session::{
-    Event, FailReason, MessageId, NodeStats, SessionError, SessionId, StreamId,
+    Event, FailReason, MessageId, NodeStats, SessionError, SessionId, StreamBuffers, StreamId,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,6 +55,8 @@ pub struct NodeStatus {
     /// Established circuits we relay: handshake id, previous and next hop
     /// (what the relay's own table holds; lets an experimenter trace paths).
     pub relays: Vec<(u64, NeighbourId, NeighbourId)>,
+    /// Stream bytes the circuit layer holds (unsent, and not yet read).
+    pub streams: StreamBuffers,
     /// Seconds since the driver started.
     pub uptime_secs: f64,
 }
@@ -97,6 +99,7 @@ pub(crate) enum Command {
         reply: Reply<Result<(), SessionError>>,
     },
     StreamClose(SessionId, StreamId, Reply<Result<(), SessionError>>),
+    StreamConsumed(SessionId, StreamId, usize),
     Subscribe(mpsc::UnboundedSender<Event>),
     Status(Reply<NodeStatus>),
     Shutdown(Reply<()>),
@@ -199,6 +202,15 @@ impl NodeHandle {
         Ok(self
             .ask(|r| Command::StreamClose(session, stream, r))
             .await??)
+    }
+
+    /// The application read `n` bytes of the stream: the peer may send as
+    /// many more. Stream data is credited only this way, so a reader that
+    /// stops holds the sender back (see [`super::StreamHub`]).
+    pub fn stream_consumed(&self, session: SessionId, stream: StreamId, n: usize) {
+        let _ = self
+            .commands
+            .send(Command::StreamConsumed(session, stream, n));
     }
 
     /// Every event from now on, losslessly, in order.

@@ -1,32 +1,44 @@
 //! [`StreamHub`]: circuit streams as ordinary async byte pipes.
 //!
 //! The driver reports stream data as events of the whole node; the hub
-//! routes them to one pipe per stream, and moves what the application writes
-//! into `stream_write` calls (each awaited, so the stream's flow control
-//! paces the writer). End of file either way is a half-close. Streams a peer
-//! opens to us are handed to an exit service when there is one, and closed
-//! at once otherwise.
+//! routes them to one [`CircuitReader`] per stream, which credits the
+//! stream's window only for bytes the application has actually read
+//! ([`NodeHandle::stream_consumed`]). A reader that stops therefore stops
+//! the sender after one window, and the hub never holds more than that.
+//! What the application writes goes through a local pipe into
+//! `stream_write` calls (each awaited, so the peer's window paces the
+//! writer). End of file either way is a half-close; a stream whose session
+//! failed reads as "connection reset", never as a clean end. Streams a
+//! peer opens to us are handed to an exit service when there is one, and
+//! closed at once otherwise.
 
 use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use pacom_core::session::{Event, SessionId, StreamId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream, ReadBuf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::handle::{HandleError, NodeHandle};
 
-/// Bytes buffered in the local pipe of each stream, each direction.
+/// Bytes buffered in the local pipe of each stream's sending direction.
 const PIPE_BUFFER: usize = 64 * 1024;
 /// Largest single `stream_write`: one session fragment.
 const WRITE_CHUNK: usize = 16 * 1024;
+/// Read bytes are credited in batches of at least this (or when a chunk is
+/// used up), to keep commands to the driver few.
+const CREDIT_BATCH: usize = 32 * 1024;
 
 /// One circuit stream as the application sees it.
 pub struct CircuitStream {
     pub session: SessionId,
     pub stream: StreamId,
-    pub reader: ReadHalf<DuplexStream>,
+    pub reader: CircuitReader,
     pub writer: WriteHalf<DuplexStream>,
 }
 
@@ -49,6 +61,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct StreamHub {
     handle: NodeHandle,
     routes: Routes,
+    /// Stream bytes routed to readers and not yet read by them.
+    buffered: Arc<AtomicU64>,
 }
 
 impl StreamHub {
@@ -57,6 +71,7 @@ impl StreamHub {
         let hub = StreamHub {
             handle: handle.clone(),
             routes: Arc::new(Mutex::new(HashMap::new())),
+            buffered: Arc::new(AtomicU64::new(0)),
         };
         let events = handle.subscribe();
         let task = tokio::spawn(hub.clone().route(events, acceptor));
@@ -79,16 +94,31 @@ impl StreamHub {
         lock(&self.routes).len()
     }
 
+    /// Received stream bytes waiting for their readers, over all streams.
+    /// Bounded by one receive window per stream, however slow the readers.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
     fn attach(&self, session: SessionId, stream: StreamId) -> CircuitStream {
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.routes).insert((session, stream), tx);
         let (app, ours) = tokio::io::duplex(PIPE_BUFFER);
-        let (app_r, app_w) = tokio::io::split(app);
-        tokio::spawn(bridge(self.clone(), session, stream, ours, rx));
+        let (_, app_w) = tokio::io::split(app);
+        tokio::spawn(send_side(self.handle.clone(), session, stream, ours));
         CircuitStream {
             session,
             stream,
-            reader: app_r,
+            reader: CircuitReader {
+                hub: self.clone(),
+                session,
+                stream,
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+                uncredited: 0,
+                end: None,
+            },
             writer: app_w,
         }
     }
@@ -112,23 +142,41 @@ impl StreamHub {
                     session,
                     stream,
                     data,
-                } => self.deliver(session, stream, Incoming::Data(data)),
+                } => self.deliver(session, stream, data),
                 Event::StreamFinished { session, stream } => {
-                    self.deliver(session, stream, Incoming::Fin)
+                    // Nothing follows a half-close: the route is done.
+                    if let Some(tx) = lock(&self.routes).remove(&(session, stream)) {
+                        let _ = tx.send(Incoming::Fin);
+                    }
                 }
                 Event::SessionFailed { session, .. } => {
-                    // Dropping the senders ends those pipes.
+                    // Dropping the senders resets those streams' readers.
                     lock(&self.routes).retain(|(s, _), _| *s != session);
                 }
                 _ => {}
             }
         }
+        // The node stopped: every stream is broken.
+        lock(&self.routes).clear();
     }
 
-    fn deliver(&self, session: SessionId, stream: StreamId, what: Incoming) {
-        let routes = lock(&self.routes);
-        if let Some(tx) = routes.get(&(session, stream)) {
-            let _ = tx.send(what);
+    fn deliver(&self, session: SessionId, stream: StreamId, data: Vec<u8>) {
+        let n = data.len();
+        let sent = lock(&self.routes)
+            .get(&(session, stream))
+            .is_some_and(|tx| {
+                // Counted before it can be read, so the reader never undercounts.
+                self.buffered.fetch_add(n as u64, Ordering::Relaxed);
+                if tx.send(Incoming::Data(data)).is_ok() {
+                    return true;
+                }
+                self.buffered.fetch_sub(n as u64, Ordering::Relaxed);
+                false
+            });
+        if !sent {
+            // Nobody reads this stream any more: discard, but keep the
+            // window open so the peer is not stuck mid-write.
+            self.handle.stream_consumed(session, stream, n);
         }
     }
 
@@ -137,49 +185,125 @@ impl StreamHub {
     }
 }
 
-/// Moves bytes between one stream's pipe and the node, both directions,
-/// until both are closed.
-async fn bridge(
+/// How a stream's receiving side ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The peer half-closed: a clean end of file.
+    Fin,
+    /// The session failed or the node stopped.
+    Reset,
+}
+
+/// The receiving half of a circuit stream. Bytes are credited to the
+/// stream's window as they are read.
+pub struct CircuitReader {
     hub: StreamHub,
     session: SessionId,
     stream: StreamId,
-    pipe: DuplexStream,
-    mut incoming: mpsc::UnboundedReceiver<Incoming>,
-) {
-    let (mut r, mut w) = tokio::io::split(pipe);
-    let handle = hub.handle.clone();
-    let up = async {
-        let mut buf = vec![0u8; WRITE_CHUNK];
+    rx: mpsc::UnboundedReceiver<Incoming>,
+    chunk: Vec<u8>,
+    pos: usize,
+    uncredited: usize,
+    end: Option<End>,
+}
+
+impl CircuitReader {
+    fn credit(&mut self) {
+        if self.uncredited > 0 {
+            self.hub
+                .handle
+                .stream_consumed(self.session, self.stream, self.uncredited);
+            self.uncredited = 0;
+        }
+    }
+}
+
+impl AsyncRead for CircuitReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         loop {
-            match r.read(&mut buf).await {
-                Ok(0) => {
-                    let _ = handle.stream_close(session, stream).await;
+            let left = this.chunk.get(this.pos..).unwrap_or_default();
+            if !left.is_empty() {
+                let n = left.len().min(buf.remaining());
+                buf.put_slice(left.get(..n).unwrap_or_default());
+                this.pos += n;
+                this.uncredited += n;
+                this.hub.buffered.fetch_sub(n as u64, Ordering::Relaxed);
+                if this.pos >= this.chunk.len() || this.uncredited >= CREDIT_BATCH {
+                    this.credit();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match this.end {
+                Some(End::Fin) => return Poll::Ready(Ok(())),
+                Some(End::Reset) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the circuit session of this stream failed",
+                    )))
+                }
+                None => {}
+            }
+            match this.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Incoming::Data(d))) => {
+                    this.chunk = d;
+                    this.pos = 0;
+                }
+                Poll::Ready(Some(Incoming::Fin)) => this.end = Some(End::Fin),
+                Poll::Ready(None) => this.end = Some(End::Reset),
+            }
+        }
+    }
+}
+
+impl Drop for CircuitReader {
+    /// Unread bytes are discarded and credited, so the peer never waits
+    /// on a window nobody will open.
+    fn drop(&mut self) {
+        let mut unread = self.chunk.len().saturating_sub(self.pos);
+        self.rx.close();
+        while let Ok(what) = self.rx.try_recv() {
+            if let Incoming::Data(d) = what {
+                unread += d.len();
+            }
+        }
+        self.hub
+            .buffered
+            .fetch_sub(unread as u64, Ordering::Relaxed);
+        self.uncredited += unread;
+        self.credit();
+        self.hub.forget(self.session, self.stream);
+    }
+}
+
+/// Moves what the application writes into the node, until it closes its
+/// end (a half-close) or the stream breaks.
+async fn send_side(
+    handle: NodeHandle,
+    session: SessionId,
+    stream: StreamId,
+    mut pipe: DuplexStream,
+) {
+    let mut buf = vec![0u8; WRITE_CHUNK];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) => {
+                let _ = handle.stream_close(session, stream).await;
+                break;
+            }
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default().to_vec();
+                if let Err(e) = handle.stream_write(session, stream, chunk).await {
+                    tracing::debug!(error = %e, "stream write failed");
                     break;
                 }
-                Ok(n) => {
-                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
-                    if let Err(e) = handle.stream_write(session, stream, chunk).await {
-                        tracing::debug!(error = %e, "stream write failed");
-                        break;
-                    }
-                }
-                Err(_) => break,
             }
+            Err(_) => break,
         }
-    };
-    let down = async {
-        while let Some(what) = incoming.recv().await {
-            match what {
-                Incoming::Data(d) => {
-                    if w.write_all(&d).await.is_err() {
-                        break;
-                    }
-                }
-                Incoming::Fin => break,
-            }
-        }
-        let _ = w.shutdown().await;
-    };
-    tokio::join!(up, down);
-    hub.forget(session, stream);
+    }
 }

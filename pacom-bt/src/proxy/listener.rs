@@ -180,8 +180,29 @@ async fn serve_client(
     };
     tcp.write_all(&reply(ReplyCode::Succeeded, unspecified()))
         .await?;
-    let (client_r, client_w) = tcp.into_split();
-    let (up, down) = relay(client_r, client_w, stream_r, stream_w, early).await?;
-    debug!(up, down, "socks: stream finished");
-    Ok(())
+    let (mut client_r, mut client_w) = tcp.into_split();
+    match relay(&mut client_r, &mut client_w, stream_r, stream_w, early).await {
+        Ok((up, down)) => {
+            debug!(up, down, "socks: stream finished");
+            Ok(())
+        }
+        Err(e) => {
+            // A broken stream must not look like a complete one: the client
+            // gets a TCP reset, not a clean end of file.
+            if let Ok(tcp) = client_r.reunite(client_w) {
+                reset(&tcp);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Makes the close of `tcp` a reset (SO_LINGER with a zero time-out).
+/// Tokio deprecates `set_linger` because a non-zero linger blocks on drop;
+/// a zero linger never blocks, it discards and resets.
+#[allow(deprecated)]
+fn reset(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_linger(Some(Duration::ZERO)) {
+        debug!(error = %e, "socks: cannot arm the reset");
+    }
 }

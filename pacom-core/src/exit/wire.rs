@@ -87,7 +87,9 @@ impl ExitReply {
         }
     }
 
-    fn wire_code(&self) -> u8 {
+    /// The reply's code on the wire (also how a local front-end passes a
+    /// refusal on to a SOCKS listener in another process).
+    pub fn wire_code(&self) -> u8 {
         match self {
             ExitReply::Ok(_) => 0,
             ExitReply::GeneralFailure => 1,
@@ -101,7 +103,7 @@ impl ExitReply {
     }
 
     /// Unknown failure codes from a newer exit read as a general failure.
-    fn from_wire(code: u8) -> ExitReply {
+    pub fn from_wire(code: u8) -> ExitReply {
         match code {
             2 => ExitReply::NotAllowed,
             3 => ExitReply::NetUnreachable,

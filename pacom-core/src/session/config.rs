@@ -43,6 +43,12 @@ pub struct Config {
     pub max_message_len: u64,
     /// Initial per-stream receive window, in bytes.
     pub stream_window: u64,
+    /// Whether the application reports stream bytes it consumed
+    /// ([`super::Node::stream_consumed`]) instead of every byte counting as
+    /// consumed once [`super::Node::poll_event`] hands it out. A host that
+    /// buffers events before its readers take them sets this, so a slow
+    /// reader holds the peer back instead of growing that buffer.
+    pub app_credits_streams: bool,
 }
 
 impl Default for Config {
@@ -66,6 +72,7 @@ impl Default for Config {
             max_in_flight: 64,
             max_message_len: 256 * 1024 * 1024,
             stream_window: 256 * 1024,
+            app_credits_streams: false,
         }
     }
 }

@@ -23,5 +23,5 @@ mod timers;
 pub use config::Config;
 pub use event::{Event, FailReason, MessageId, SessionId, StreamId};
 pub use frame::{Frame, FrameError, SeqBody};
-pub use node::{Node, NodeError, NodeStats, RelayState};
+pub use node::{Node, NodeError, NodeStats, RelayState, StreamBuffers};
 pub use reliable::{CircKey, SessionError};

@@ -49,6 +49,17 @@ pub struct NodeStats {
     pub rebuilds: u64,
 }
 
+/// Stream bytes a node holds, summed over its live streams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamBuffers {
+    /// Streams not yet closed both ways.
+    pub open: usize,
+    /// Written by the application, not yet let out by the peer's window.
+    pub unsent: u64,
+    /// Handed to the application, not yet reported consumed.
+    pub unconsumed: u64,
+}
+
 pub(super) struct Neighbour {
     pub reader: CellReader,
     pub out: Vec<u8>,
@@ -301,6 +312,23 @@ impl<R: RngCore + CryptoRng> Node<R> {
         sess.streams.get(&id.0).map(|st| st.send_buf.len())
     }
 
+    /// What the streams of live sessions hold right now.
+    pub fn stream_buffers(&self) -> StreamBuffers {
+        let mut b = StreamBuffers::default();
+        for st in self
+            .sessions
+            .values()
+            .filter(|x| !x.failed)
+            .flat_map(|x| x.streams.values())
+            .filter(|st| !(st.fin_sent && st.peer_fin))
+        {
+            b.open += 1;
+            b.unsent += st.send_buf.len() as u64;
+            b.unconsumed += st.unconsumed();
+        }
+        b
+    }
+
     /// Half-closes our sending side of the stream.
     pub fn stream_close(
         &mut self,
@@ -313,7 +341,8 @@ impl<R: RngCore + CryptoRng> Node<R> {
         Ok(())
     }
 
-    /// Next application event. Taking stream data widens its window.
+    /// Next application event. Taking stream data widens its window,
+    /// unless [`Config::app_credits_streams`] leaves that to the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         if let Event::StreamData {
@@ -322,11 +351,30 @@ impl<R: RngCore + CryptoRng> Node<R> {
             data,
         } = &ev
         {
-            if let Some(s) = self.sessions.get_mut(session) {
-                s.stream_consumed(*stream, data.len());
+            if !self.cfg.app_credits_streams {
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.stream_consumed(*stream, data.len());
+                }
             }
         }
         Some(ev)
+    }
+
+    /// The application took `n` bytes of the stream's data (with
+    /// [`Config::app_credits_streams`]): the peer may send more.
+    pub fn stream_consumed(&mut self, s: SessionId, id: StreamId, n: usize, now: Duration) {
+        if let Some(sess) = self.sessions.get_mut(&s).filter(|x| !x.failed) {
+            sess.stream_consumed(id, n);
+            self.flush(now);
+        }
+    }
+
+    /// Bytes of the stream handed out as events but not yet reported
+    /// consumed (with [`Config::app_credits_streams`]); never more than the
+    /// receive window.
+    pub fn stream_unconsumed(&self, s: SessionId, id: StreamId) -> Option<u64> {
+        let sess = self.sessions.get(&s).filter(|x| !x.failed)?;
+        sess.streams.get(&id.0).map(|st| st.unconsumed())
     }
 
     fn live_session(&mut self, s: SessionId) -> Result<&mut Session, SessionError> {

@@ -68,6 +68,11 @@ impl Stream {
         }
     }
 
+    /// Received bytes the application has not reported consumed.
+    pub fn unconsumed(&self) -> u64 {
+        self.received.saturating_sub(self.consumed)
+    }
+
     #[cfg(test)]
     pub fn bytes_unsent(&self) -> usize {
         self.send_buf.len()
