@@ -478,6 +478,17 @@ impl Compose {
         }
     }
 
+    /// The IPv4 address of `container` on `network` (a Docker network name).
+    pub fn ip(&self, container: &str, network: &str) -> Result<String> {
+        let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+        let out = run_ok(&mut docker(["inspect", "-f", &format, container]), SHORT)?;
+        let ip = out.stdout.trim();
+        if ip.is_empty() || ip == "<no value>" {
+            bail!("{container} has no address on {network}");
+        }
+        Ok(ip.to_owned())
+    }
+
     /// Cuts `container` off `network` (a Docker network name, see [`Compose::network`]).
     pub fn disconnect(&self, container: &str, network: &str) -> Result<()> {
         run_ok(

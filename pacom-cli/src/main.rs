@@ -5,6 +5,7 @@ mod contacts;
 mod control;
 mod daemon;
 mod datadir;
+mod dht_node;
 mod demo;
 mod inbox;
 mod lab;
@@ -90,6 +91,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ModeName::Public)]
         mode: ModeName,
     },
+    /// A plain mainline DHT node in server mode, for networks without a DHT
+    /// (the seed others give as --dht-bootstrap).
+    DhtNode {
+        /// UDP address to listen on.
+        #[arg(long, default_value = "0.0.0.0:6881")]
+        listen: std::net::SocketAddr,
+        /// Other DHT nodes to join, host:port (repeatable).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+    },
     /// Plain BitTorrent: create, seed and download torrents.
     #[command(subcommand)]
     Torrent(torrent::TorrentCmd),
@@ -103,7 +114,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Run { .. } => "info",
+        Command::Run { .. } | Command::DhtNode { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -131,6 +142,7 @@ fn main() {
         Command::Chat { name } => dd.require_init().and_then(|_| user::chat(&dd, &name)),
         Command::Status { json } => user::status(&dd, json),
         Command::Demo { nodes, mode } => demo::run(nodes, mode),
+        Command::DhtNode { listen, bootstrap } => dht_node::run(listen, &bootstrap),
         Command::Torrent(cmd) => torrent::run(cmd),
         Command::Stego(cmd) => stego_cmd::run(cmd),
         Command::Lab(args) => lab::run(args).map_err(Into::into),
