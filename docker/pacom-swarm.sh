@@ -49,7 +49,9 @@ node_count() {
 }
 
 contact_of() {
-  in_node "$1" -T id | head -n 1
+  local out
+  out="$(in_node "$1" -T id 2>&1)" || die "no contact string from node $1: $out"
+  echo "${out%%$'\n'*}"
 }
 
 container_of() {
@@ -71,9 +73,11 @@ case "$cmd" in
     "${compose[@]}" up -d --scale node="${1:-6}"
     ;;
   ids)
-    echo "0 bootstrap $(contact_of 0)"
+    c="$(contact_of 0)"
+    echo "0 bootstrap $c"
     for i in $(seq 1 "$(node_count)"); do
-      echo "$i node$i $(contact_of "$i")"
+      c="$(contact_of "$i")"
+      echo "$i node$i $c"
     done
     ;;
   befriend)
@@ -114,7 +118,7 @@ case "$cmd" in
     echo "$c reconnected"
     ;;
   down)
-    "${compose[@]}" --profile pacom --profile socks down -v --remove-orphans -t 5
+    "${compose[@]}" --profile socks down -v --remove-orphans -t 5
     ;;
   *) die "unknown command '$cmd' (run without arguments for help)" ;;
 esac

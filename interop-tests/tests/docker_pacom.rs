@@ -302,7 +302,9 @@ fn exercise(swarm: &Compose, net: &str) -> Result<()> {
             Duration::from_secs(2),
             || {
                 let s = status(swarm, *p)?;
-                Ok((!joined(&s).is_empty() && s["neighbours"].as_array().is_some_and(|n| !n.is_empty())).then_some(s))
+                Ok((!joined(&s).is_empty()
+                    && s["neighbours"].as_array().is_some_and(|n| !n.is_empty()))
+                .then_some(s))
             },
         )?;
         let b = &s["bootstrap"];

@@ -168,6 +168,9 @@ pub struct Overrides {
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
+    /// Exit rule tried before the defaults, e.g. "accept 10.0.0.0/8:80" (repeatable).
+    #[arg(long = "exit-rule", env = "PACOM_EXIT_RULES", value_delimiter = ',')]
+    pub exit_rules: Vec<String>,
     /// Offer a SOCKS5 proxy on this address (needs --socks-exit or socks.exits).
     #[arg(long, env = "PACOM_SOCKS")]
     pub socks: Option<SocketAddr>,
@@ -247,6 +250,9 @@ impl Config {
         }
         if o.exit {
             self.exit.enabled = true;
+        }
+        if !o.exit_rules.is_empty() {
+            self.exit.rules = o.exit_rules.clone();
         }
         if let Some(v) = o.socks {
             self.socks.listen = Some(v);

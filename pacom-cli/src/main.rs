@@ -5,8 +5,8 @@ mod contacts;
 mod control;
 mod daemon;
 mod datadir;
-mod dht_node;
 mod demo;
+mod dht_node;
 mod inbox;
 mod lab;
 mod outbox;
@@ -123,6 +123,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in files and container logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let dd = DataDir::new(cli.data_dir);
     let res = match cli.command {

@@ -90,7 +90,13 @@ async fn two_seeds_form_a_dht_that_finds_announced_peers() {
 #[test]
 fn bad_bootstrap_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_pacom"))
-        .args(["dht-node", "--listen", "127.0.0.1:0", "--bootstrap", "no-port"])
+        .args([
+            "dht-node",
+            "--listen",
+            "127.0.0.1:0",
+            "--bootstrap",
+            "no-port",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
