@@ -97,6 +97,7 @@ async fn node(
         swarm: SwarmTemplate {
             mode: Mode::Private,
             carrier: Arc::new(stego::CiphertextCarrier),
+            carrier_for: None,
             // 20 blocks/s (320 KiB/s): half the file takes ~50 s.
             pacer: PacerConfig {
                 rate: Rate::BlocksPerSec(20.0),

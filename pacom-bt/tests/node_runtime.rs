@@ -54,6 +54,7 @@ async fn start(
             ..EngineConfig::default()
         },
         swarms: vec![swarm(file, peers)],
+        join: None,
     })
     .await
     .expect("node starts")

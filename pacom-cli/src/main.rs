@@ -1,11 +1,13 @@
 //! `pacom`: the command people and tests run.
 
+mod bootstrap_config;
 mod config;
 mod contacts;
 mod control;
 mod daemon;
 mod datadir;
 mod demo;
+mod demo_world;
 mod dht_node;
 mod inbox;
 mod lab;
