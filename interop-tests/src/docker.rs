@@ -171,7 +171,10 @@ pub fn pacom_binary() -> Result<PathBuf> {
         .context("no target directory above the profile directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "pacom-cli", "--manifest-path"])
+    // `--workspace --bin pacom`, not `-p pacom-cli`: the features of the
+    // whole workspace, as `cargo test --workspace` built them, so nothing
+    // below the binary is rebuilt.
+    cmd.args(["build", "--workspace", "--bin", "pacom", "--manifest-path"])
         .arg(repo_root().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target);
     if profile_dir.file_name() == Some(OsStr::new("release")) {
