@@ -91,14 +91,16 @@ pub struct FileRecipe {
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<PacomFile>>>>;
+/// (x, bootstrap node IP, date): what names a PACOM file under one recipe.
+type FileKey = (u8, IpAddr, UtcDate);
 
 /// Generated PACOM files by (x, IP, date). Rendering a cover hashes every
 /// piece, and lookups repeat (retries, several dates), so it is kept.
 #[derive(Clone, Debug, Default)]
-pub struct FileCache(Arc<std::sync::Mutex<HashMap<(u8, IpAddr, UtcDate), Slot>>>);
+pub struct FileCache(Arc<std::sync::Mutex<HashMap<FileKey, Slot>>>);
 
 impl FileCache {
-    fn slot(&self, key: (u8, IpAddr, UtcDate)) -> Slot {
+    fn slot(&self, key: FileKey) -> Slot {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key).or_default().clone()
     }
