@@ -86,6 +86,7 @@ async fn node(
             kind: CoverKind::Archive,
             // Large enough that paced links stay busy for the whole test.
             options: PacomFileOptions::with_size(32 * 1024 * 1024),
+            cache: Default::default(),
         },
         public_ip: ip(last),
         popular: vec![PopularTorrent {

@@ -138,8 +138,13 @@ async fn demo(n: usize, mode: ModeName) -> Result<()> {
     let tpl = Template::new(mode, dir.path(), dht_addrs, popular.torrent.clone())?;
     let mut nodes = Vec::new();
     let res = world(&tpl, &popular, &ids, &mut nodes, n).await;
-    for node in nodes {
-        node.shutdown().await;
+    // Nodes stop in parallel: each waits for its links to close.
+    let stops: Vec<_> = nodes
+        .into_iter()
+        .map(|node| tokio::spawn(node.shutdown()))
+        .collect();
+    for s in stops {
+        let _ = s.await;
     }
     popular.shutdown().await;
     res?;

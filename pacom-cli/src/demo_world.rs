@@ -14,7 +14,7 @@ use pacom_bt::dht::{Dht, DhtConfig};
 use pacom_bt::dht_source::DhtSource;
 use pacom_bt::discovery::PeerSource;
 use pacom_bt::metainfo::{create_from_path, CreateOptions, Metainfo};
-use pacom_bt::node::{NodeConfig, PacomNode};
+use pacom_bt::node::{FileCache, NodeConfig, PacomNode};
 use pacom_bt::{AddTorrent, Engine, EngineConfig, StorageSpec, TorrentSource};
 use pacom_core::identity::Identity;
 use rand::RngCore;
@@ -45,12 +45,15 @@ pub fn sizes(mode: ModeName) -> Sizes {
             pacom_file: 256 << 20,
             payload: 5 << 20,
         },
-        // The PCM carrier hides ~145 bytes per 16 KiB block: a 5 MiB file
-        // would need minutes, so private mode sends a small one.
+        // The PCM carrier hides ~145 bytes per 16 KiB block, so 20 blocks/s
+        // carry ~2.9 KB/s per link: a 5 MiB file would need half an hour,
+        // so private mode sends a small one. Synthesising audio is slow
+        // (~5 MB/s per core), so the PACOM file is small too: on a node
+        // with three links it lasts ~25 s at this rate.
         ModeName::Private => Sizes {
-            link_blocks_per_sec: 100.0,
-            pacom_file: 64 << 20,
-            payload: 64 << 10,
+            link_blocks_per_sec: 20.0,
+            pacom_file: 48 << 20,
+            payload: 8 << 10,
         },
     }
 }
@@ -157,6 +160,9 @@ pub struct Template {
     pub dht: Vec<SocketAddr>,
     pub torrent: PathBuf,
     pub group_key_file: Option<PathBuf>,
+    /// Members regenerate the same PACOM files; in one process they
+    /// render each once.
+    cache: FileCache,
 }
 
 impl Template {
@@ -177,6 +183,7 @@ impl Template {
             dht,
             torrent,
             group_key_file,
+            cache: FileCache::default(),
         })
     }
 
@@ -211,9 +218,12 @@ impl Template {
     /// async threads, as `pacom run` does).
     pub async fn start(&self, cfg: Config, identity: Identity, last: u8) -> Result<PacomNode> {
         let popular_dir = self.dir.join(format!("node-{last}"));
-        let node_cfg: NodeConfig =
+        let mut node_cfg: NodeConfig =
             tokio::task::spawn_blocking(move || setup::node_config(&cfg, identity, &popular_dir))
                 .await??;
+        if let Some(j) = &mut node_cfg.join {
+            j.join.recipe.cache = self.cache.clone();
+        }
         Ok(PacomNode::start(node_cfg).await?)
     }
 }

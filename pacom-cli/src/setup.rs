@@ -215,6 +215,7 @@ pub fn node_join(cfg: &Config, key: [u8; 32], popular_dir: &Path) -> Result<Opti
             group_key: key,
             kind: profile.cover_kind(),
             options: PacomFileOptions::with_size(b.file_size),
+            cache: Default::default(),
         },
         public_ip,
         popular,

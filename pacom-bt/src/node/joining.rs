@@ -287,11 +287,12 @@ impl Runner {
         else {
             return;
         };
-        self.next_popular().await;
+        // A node told to be a bootstrap node hides x from its first HAVE on.
         if self.cfg.start_as_bootstrap {
             self.planner.set_bootstrap();
             self.become_bootstrap().await;
         }
+        self.next_popular().await;
         let mut tick = tokio::time::interval(self.cfg.tick);
         loop {
             tokio::select! {

@@ -45,7 +45,7 @@ pub use joining::{
 };
 pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
-pub use newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
+pub use newcomer::{look_up, FileCache, FileRecipe, HaveWatch, LookupResult};
 pub use pacom_core::circuit::NeighbourId;
 pub use runtime::{NodeConfig, NodeJoin, NodeStartError, PacomNode, PopularStatus, SwarmStatus};
 pub use streams::{Acceptor, CircuitStream, StreamHub};

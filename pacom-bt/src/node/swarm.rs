@@ -256,7 +256,7 @@ impl PacomSwarm {
         let storage_file = file.clone();
         let mut add = AddTorrent::new(
             TorrentSource::Metainfo(Box::new(metainfo)),
-            StorageSpec::Custom(Box::new(move |_: &Metainfo| {
+            StorageSpec::Generated(Box::new(move |_: &Metainfo| {
                 Ok(Arc::new(CoverStorage::new(storage_file)) as Arc<dyn Storage>)
             })),
         );
