@@ -232,7 +232,7 @@ fn pacom_nodes_in_docker_bootstrap_talk_and_route_around_a_cut_relay() -> Result
     )?;
     let net = swarm.network("pacomnet");
     println!("swarm {project} up in {:?}", t.elapsed());
-    let result = exercise(&swarm, &net);
+    let result = exercise(&swarm, &net, t);
     if result.is_err() {
         for service in ["dht-seed", "bootstrap", "node"] {
             match swarm.logs(service) {
@@ -260,7 +260,8 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn exercise(swarm: &Compose, net: &str) -> Result<()> {
+/// Everything between up and down; `up` is when the swarm started.
+fn exercise(swarm: &Compose, net: &str, up: Instant) -> Result<()> {
     let pacoms = all();
     let mut by_ip = HashMap::new();
     let mut fp = HashMap::new();
@@ -322,7 +323,6 @@ fn exercise(swarm: &Compose, net: &str) -> Result<()> {
     }
 
     // Every newcomer joins a PACOM swarm through the bootstrap node's HAVE order.
-    let t = Instant::now();
     let bootstrap_ip = by_ip
         .iter()
         .find(|(_, p)| **p == BOOTSTRAP)
@@ -360,10 +360,10 @@ fn exercise(swarm: &Compose, net: &str) -> Result<()> {
             })
             .collect();
         println!(
-            "{} joined {} after {:?} (decoded {})",
+            "{} joined {} {:?} after the swarm started (decoded {})",
             p.name(),
             swarms.join(", "),
-            t.elapsed(),
+            up.elapsed(),
             decoded
                 .iter()
                 .map(|d| format!("x={} from {}", d["x"], d["ip"].as_str().unwrap_or("?")))
