@@ -412,6 +412,20 @@ impl Compose {
         )
     }
 
+    /// `up -d --no-deps` of one replica each of more `services` of this
+    /// project (say of a profile named in its `COMPOSE_PROFILES`), with
+    /// `env` added for the compose file.
+    pub fn up_services(&self, services: &[&str], env: &[(&str, &str)]) -> Result<()> {
+        let mut c = self.cmd(["up", "-d", "--no-color", "--no-deps"]);
+        c.envs(env.iter().copied());
+        for s in services {
+            c.args(["--scale", &format!("{s}=1")]);
+        }
+        c.args(services);
+        run_ok(&mut c, COMPOSE_UP)?;
+        Ok(())
+    }
+
     /// The compose project name.
     pub fn project(&self) -> &str {
         &self.project

@@ -7,7 +7,9 @@
 //! bootstrap node's HAVE order, find the swarm on the DHT); a message then
 //! crosses a circuit between two containers; a relay of that circuit is cut
 //! off with `docker network disconnect`, and a second message must arrive
-//! over a rebuilt circuit that avoids it. Then everything is torn down.
+//! over a rebuilt circuit that avoids it. Last, a SOCKS5 port published on
+//! the host (profile `socks`) carries curl's request through a PACOM circuit
+//! and an exit to a web server in the swarm. Then everything is torn down.
 //!
 //! Skipped (with the reason printed) when no Docker engine answers.
 
@@ -33,8 +35,8 @@ struct Pacom {
 impl Pacom {
     fn name(&self) -> String {
         match self.service {
-            "bootstrap" => "bootstrap".into(),
-            _ => format!("node{}", self.index),
+            "node" => format!("node{}", self.index),
+            other => other.into(),
         }
     }
 }
@@ -223,8 +225,14 @@ fn pacom_nodes_in_docker_bootstrap_talk_and_route_around_a_cut_relay() -> Result
     let mut swarm = Compose::up_with(
         &project,
         &compose_file(),
-        &[("node", NODES), ("popular-leech", 1)],
         &[
+            ("node", NODES),
+            ("popular-leech", 1),
+            ("socks", 0),
+            ("web", 0),
+        ],
+        &[
+            ("COMPOSE_PROFILES", "socks"),
             ("PACOM_POPULAR_SEED", seed.as_str()),
             // One circuit per peer pair: cutting its relay forces a rebuild.
             ("PACOM_CIRCUITS", "1"),
@@ -463,11 +471,82 @@ fn exercise(swarm: &Compose, net: &str, up: Instant) -> Result<()> {
             "no circuit was rebuilt after cutting {}: {session:#}",
             relay.name()
         );
-        return Ok(());
+        let exit = [3, 6, 2]
+            .into_iter()
+            .map(node)
+            .find(|p| *p != relay)
+            .context("no exit")?;
+        return socks_from_the_host(swarm, exit, &contact[&exit]);
     }
     bail!(
         "no circuit between two nodes that cannot reach each other crossed a relay \
          other than the bootstrap node; links:\n{}",
         show(&g)
     )
+}
+
+/// The `socks` profile: one more PACOM node offering SOCKS5 on a port of the
+/// host, streams leaving at `exit`; curl fetches the swarm's web server's
+/// copy of the popular .torrent through it.
+fn socks_from_the_host(swarm: &Compose, exit: Pacom, exit_contact: &str) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    let t = Instant::now();
+    swarm.up_services(
+        &["socks", "web"],
+        &[
+            ("PACOM_SOCKS_EXIT", exit_contact),
+            ("PACOM_SOCKS_PORT", port.as_str()),
+        ],
+    )?;
+    let socks = Pacom {
+        service: "socks",
+        index: 1,
+    };
+    wait_for(
+        "the socks node to join a PACOM swarm",
+        Duration::from_secs(180),
+        Duration::from_secs(2),
+        || Ok(status(swarm, socks).ok().filter(|s| !joined(s).is_empty())),
+    )?;
+    let want = pacom_sha1(swarm)?;
+    let proxy = format!("127.0.0.1:{port}");
+    let got = wait_for(
+        "curl through the SOCKS port",
+        Duration::from_secs(90),
+        Duration::from_secs(2),
+        || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "30", "--socks5-hostname", &proxy])
+                .arg("http://web:8080/popular.torrent")
+                .output()
+                .context("running curl")?;
+            Ok(out.status.success().then_some(out.stdout))
+        },
+    )?;
+    use sha1::{Digest, Sha1};
+    let got_sha1 = hex::encode(Sha1::digest(&got));
+    ensure!(
+        got_sha1 == want,
+        "curl through SOCKS got {} bytes with SHA-1 {got_sha1}, the swarm's file has {want}",
+        got.len()
+    );
+    println!(
+        "SOCKS on the host's {proxy} through exit {}: {} bytes, SHA-1 {got_sha1} as in the swarm, {:?} after the socks node started",
+        exit.name(),
+        got.len(),
+        t.elapsed()
+    );
+    Ok(())
+}
+
+/// SHA-1 of the popular .torrent in the shared volume.
+fn pacom_sha1(swarm: &Compose) -> Result<String> {
+    let out = swarm.exec("node", 1, &["sha1sum", "/torrents/popular.torrent"])?;
+    ensure!(out.success(), "sha1sum failed: {}", out.stderr);
+    let h = out.stdout.split_whitespace().next().unwrap_or_default();
+    ensure!(h.len() == 40, "odd sha1sum output: {}", out.stdout);
+    Ok(h.to_owned())
 }
