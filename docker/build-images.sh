@@ -222,8 +222,12 @@ fi
 [ -x "$bin" ] || die "no executable pacom binary at $bin"
 say "building $NODE_IMAGE with $bin"
 mkdir -p "$ctx/node"
-cp "$here/node/Dockerfile" "$ctx/node/"
+cp "$here/node/Dockerfile" "$here/node/entrypoint.sh" "$ctx/node/"
 cp "$bin" "$ctx/node/pacom"
+# A debug build carries hundreds of MB of debug info the image does not need.
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-debug "$ctx/node/pacom" || die "strip of $bin failed"
+fi
 t0=$SECONDS
 build_image "$NODE_IMAGE" "$ctx/node"
 say "$NODE_IMAGE built in $((SECONDS - t0)) s"

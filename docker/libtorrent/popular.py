@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A plain BitTorrent peer (libtorrent) for the popular-torrent swarm.
 
-  popular.py seed --size BYTES --seed TEXT --data DIR --torrent FILE
+  popular.py seed --size BYTES --seed TEXT --piece-size BYTES --data DIR --torrent FILE
       writes the popular file (deterministic content, see below) into DIR,
       creates a v1 .torrent for it at FILE and seeds it forever.
   popular.py get --torrent FILE --data DIR --peer HOST:PORT [--peer ...]
@@ -61,10 +61,10 @@ def sha1_file(path: str) -> str:
     return h.hexdigest()
 
 
-def make_torrent(path: str, out: str) -> bytes:
+def make_torrent(path: str, out: str, piece: int = PIECE) -> bytes:
     fs = lt.file_storage()
     lt.add_files(fs, path)
-    t = lt.create_torrent(fs, PIECE, flags=lt.create_torrent.v1_only)
+    t = lt.create_torrent(fs, piece, flags=lt.create_torrent.v1_only)
     t.set_creator("pacom popular.py")
     lt.set_piece_hashes(t, os.path.dirname(path))
     data = lt.bencode(t.generate())
@@ -133,7 +133,7 @@ def cmd_seed(args) -> int:
         for part in content(args.seed.encode(), args.size):
             f.write(part)
     log(f"sha1 {sha1_file(path)}")
-    make_torrent(path, args.torrent + ".new")
+    make_torrent(path, args.torrent + ".new", args.piece_size)
     ses = session(args.port)
     h = add(ses, args.torrent + ".new", args.data)
     while not h.status().is_seeding:
@@ -214,6 +214,8 @@ def main() -> int:
     s.add_argument("--size", type=int, default=8 << 20)
     s.add_argument("--seed", default="popular")
     s.add_argument("--name", default="popular.bin")
+    # Small pieces mean many HAVE messages: room for bootstrap nodes' hidden x.
+    s.add_argument("--piece-size", type=int, default=PIECE, help="bytes, a power of two >= 16384")
     g = sub.add_parser("get", help="download the popular torrent, then seed it")
     g.add_argument("--peer", action="append", default=[], help="HOST:PORT, repeatable")
     g.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the .torrent")

@@ -171,7 +171,10 @@ pub fn pacom_binary() -> Result<PathBuf> {
         .context("no target directory above the profile directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "pacom-cli", "--manifest-path"])
+    // `--workspace --bin pacom`, not `-p pacom-cli`: the features of the
+    // whole workspace, as `cargo test --workspace` built them, so nothing
+    // below the binary is rebuilt.
+    cmd.args(["build", "--workspace", "--bin", "pacom", "--manifest-path"])
         .arg(repo_root().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target);
     if profile_dir.file_name() == Some(OsStr::new("release")) {
@@ -409,6 +412,20 @@ impl Compose {
         )
     }
 
+    /// `up -d --no-deps` of one replica each of more `services` of this
+    /// project (say of a profile named in its `COMPOSE_PROFILES`), with
+    /// `env` added for the compose file.
+    pub fn up_services(&self, services: &[&str], env: &[(&str, &str)]) -> Result<()> {
+        let mut c = self.cmd(["up", "-d", "--no-color", "--no-deps"]);
+        c.envs(env.iter().copied());
+        for s in services {
+            c.args(["--scale", &format!("{s}=1")]);
+        }
+        c.args(services);
+        run_ok(&mut c, COMPOSE_UP)?;
+        Ok(())
+    }
+
     /// The compose project name.
     pub fn project(&self) -> &str {
         &self.project
@@ -476,6 +493,17 @@ impl Compose {
             [] => bail!("no container {service} #{index} in {}", self.project),
             more => bail!("several containers for {service} #{index}: {more:?}"),
         }
+    }
+
+    /// The IPv4 address of `container` on `network` (a Docker network name).
+    pub fn ip(&self, container: &str, network: &str) -> Result<String> {
+        let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+        let out = run_ok(&mut docker(["inspect", "-f", &format, container]), SHORT)?;
+        let ip = out.stdout.trim();
+        if ip.is_empty() || ip == "<no value>" {
+            bail!("{container} has no address on {network}");
+        }
+        Ok(ip.to_owned())
     }
 
     /// Cuts `container` off `network` (a Docker network name, see [`Compose::network`]).

@@ -86,6 +86,7 @@ async fn node(
             kind: CoverKind::Archive,
             // Large enough that paced links stay busy for the whole test.
             options: PacomFileOptions::with_size(32 * 1024 * 1024),
+            cache: Default::default(),
         },
         public_ip: ip(last),
         popular: vec![PopularTorrent {
@@ -97,6 +98,7 @@ async fn node(
         swarm: SwarmTemplate {
             mode: Mode::Private,
             carrier: Arc::new(stego::CiphertextCarrier),
+            carrier_for: None,
             // 20 blocks/s (320 KiB/s): half the file takes ~50 s.
             pacer: PacerConfig {
                 rate: Rate::BlocksPerSec(20.0),

@@ -79,7 +79,13 @@ fn popular_torrent_swarm_and_node_image_in_docker() -> Result<()> {
     let mut swarm = Compose::up_with(
         &project,
         &compose_file(),
-        &[("popular-leech", LEECHERS)],
+        &[
+            ("popular-leech", LEECHERS),
+            // The PACOM services are tested by docker_pacom.rs.
+            ("dht-seed", 0),
+            ("bootstrap", 0),
+            ("node", 0),
+        ],
         &[
             ("PACOM_POPULAR_SIZE", size.as_str()),
             ("PACOM_POPULAR_SEED", seed.as_str()),
@@ -170,8 +176,17 @@ fn popular_torrent_swarm_and_node_image_in_docker() -> Result<()> {
     let t = Instant::now();
     let project = unique_project("panic");
     let result = std::panic::catch_unwind(|| {
-        let swarm = Compose::up(&project, &compose_file(), &[("popular-leech", 0)])
-            .expect("second swarm up");
+        let swarm = Compose::up(
+            &project,
+            &compose_file(),
+            &[
+                ("popular-leech", 0),
+                ("dht-seed", 0),
+                ("bootstrap", 0),
+                ("node", 0),
+            ],
+        )
+        .expect("second swarm up");
         let left = leftovers(swarm.project()).expect("list the second swarm");
         assert!(
             left.iter().any(|l| l.starts_with("container ")),

@@ -118,6 +118,16 @@ impl Dht {
         self.inner.bootstrapped().await
     }
 
+    /// Addresses of the non-stale nodes in the routing table.
+    pub async fn routing_table(&self) -> Vec<SocketAddr> {
+        self.inner
+            .to_bootstrap()
+            .await
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
     fn lock_for(&self, info_hash: [u8; 20]) -> HashLock {
         let mut map = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(info_hash).or_default().clone()

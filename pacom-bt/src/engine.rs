@@ -290,8 +290,8 @@ impl Engine {
             .collect()
     }
 
-    /// Stops every torrent and the listener.
-    pub async fn shutdown(self) {
+    /// Stops every torrent and the listener (shared engines stop too).
+    pub async fn shutdown(&self) {
         self.listener.abort();
         for h in self.torrents() {
             h.shutdown().await;

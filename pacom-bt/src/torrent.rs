@@ -1,6 +1,7 @@
 //! One torrent inside the engine: its shared state, its background tasks
 //! (rates, choking, peer discovery) and the handle given to callers.
 
+use crate::bitfield::Bitfield;
 use crate::discovery::{AnnounceEvent, PeerSource, TransferStats};
 use crate::engine::EngineShared;
 use crate::hook::PeerHook;
@@ -28,6 +29,10 @@ pub enum StorageSpec {
     /// Storage built by the caller once the info dict is known (PACOM cover
     /// files are generated, not read from disk).
     Custom(StorageFactory),
+    /// Like `Custom`, for storage that holds every piece by construction
+    /// (a PACOM cover file rendered from the seed its hashes came from):
+    /// not rechecked, which would render the whole file a second time.
+    Generated(StorageFactory),
 }
 
 impl std::fmt::Debug for StorageSpec {
@@ -36,6 +41,7 @@ impl std::fmt::Debug for StorageSpec {
             StorageSpec::Dir(d) => f.debug_tuple("Dir").field(d).finish(),
             StorageSpec::Memory => f.write_str("Memory"),
             StorageSpec::Custom(_) => f.write_str("Custom"),
+            StorageSpec::Generated(_) => f.write_str("Generated"),
         }
     }
 }
@@ -135,14 +141,19 @@ impl Torrent {
         let Some(spec) = spec else {
             return Ok(()); // already loaded
         };
+        let generated = matches!(spec, StorageSpec::Generated(_));
         let storage: Arc<dyn Storage> = match spec {
             StorageSpec::Dir(dir) => Arc::new(FileStorage::open(&dir, &metainfo.info)?),
             StorageSpec::Memory => Arc::new(MemoryStorage::new(
                 usize::try_from(metainfo.info.total_length()).unwrap_or(usize::MAX),
             )),
-            StorageSpec::Custom(f) => f(&metainfo)?,
+            StorageSpec::Custom(f) | StorageSpec::Generated(f) => f(&metainfo)?,
         };
-        let have = recheck(storage.as_ref(), &metainfo.info)?;
+        let have = if generated {
+            Bitfield::full(metainfo.info.num_pieces())
+        } else {
+            recheck(storage.as_ref(), &metainfo.info)?
+        };
         let complete = have.is_full();
         tracing::info!(
             info_hash = %self.info_hash,

@@ -55,6 +55,7 @@ async fn start(
             ..EngineConfig::default()
         },
         swarms: vec![swarm(file, peers)],
+        join: None,
     })
     .await
     .expect("node starts")

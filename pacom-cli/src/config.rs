@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap_config::{BootstrapOverrides, BootstrapSection, BOOTSTRAP_DOC};
 use crate::proxy_config::{ExitSection, SocksSection, EXIT_DOC, SOCKS_DOC};
 
 /// Which PACOM network the node belongs to.
@@ -34,6 +35,8 @@ pub struct Config {
     pub rates: Rates,
     #[serde(default)]
     pub circuit: Circuit,
+    #[serde(default)]
+    pub bootstrap: BootstrapSection,
     #[serde(default)]
     pub exit: ExitSection,
     #[serde(default)]
@@ -130,7 +133,7 @@ pub struct Overrides {
     /// File holding the private group's 32-byte key (64 hex digits).
     #[arg(long, env = "PACOM_GROUP_KEY_FILE")]
     pub group_key_file: Option<PathBuf>,
-    /// Popular torrent used as bootstrap cover (repeatable).
+    /// Popular torrent (.torrent file) downloaded as bootstrap cover (repeatable).
     #[arg(
         long = "popular-torrent",
         env = "PACOM_POPULAR_TORRENTS",
@@ -168,12 +171,17 @@ pub struct Overrides {
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
+    /// Exit rule tried before the defaults, e.g. "accept 10.0.0.0/8:80" (repeatable).
+    #[arg(long = "exit-rule", env = "PACOM_EXIT_RULES", value_delimiter = ',')]
+    pub exit_rules: Vec<String>,
     /// Offer a SOCKS5 proxy on this address (needs --socks-exit or socks.exits).
     #[arg(long, env = "PACOM_SOCKS")]
     pub socks: Option<SocketAddr>,
     /// Exit node for the SOCKS proxy: contact name or string (repeatable).
     #[arg(long = "socks-exit", env = "PACOM_SOCKS_EXITS", value_delimiter = ',')]
     pub socks_exits: Vec<String>,
+    #[command(flatten)]
+    pub bootstrap: BootstrapOverrides,
 }
 
 impl Config {
@@ -186,6 +194,7 @@ impl Config {
             dht_bootstrap: Vec::new(),
             rates: Rates::default(),
             circuit: Circuit::default(),
+            bootstrap: BootstrapSection::default(),
             exit: ExitSection::default(),
             socks: SocksSection::default(),
             swarms: Vec::new(),
@@ -248,12 +257,16 @@ impl Config {
         if o.exit {
             self.exit.enabled = true;
         }
+        if !o.exit_rules.is_empty() {
+            self.exit.rules = o.exit_rules.clone();
+        }
         if let Some(v) = o.socks {
             self.socks.listen = Some(v);
         }
         if !o.socks_exits.is_empty() {
             self.socks.exits = o.socks_exits.clone();
         }
+        self.bootstrap.apply(&o.bootstrap);
         self.check()
     }
 
@@ -285,6 +298,21 @@ impl Config {
         }
         self.exit.check()?;
         self.socks.check()?;
+        self.bootstrap.check()?;
+        for t in &self.popular_torrents {
+            if t.starts_with("magnet:") {
+                bail!(
+                    "popular torrent {t:?}: magnet links are not supported here (hiding x in \
+                     the HAVE order needs the piece count up front); give a .torrent file"
+                );
+            }
+        }
+        for d in &self.dht_bootstrap {
+            let port = d.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
+            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p != 0) {
+                bail!("dht_bootstrap {d:?} is not host:port");
+            }
+        }
         if self.mode == ModeName::Private && self.group_key_file.is_none() {
             bail!("private mode needs group_key_file");
         }
@@ -318,6 +346,10 @@ impl Config {
         out.push_str(CIRCUIT_DOC);
         out.push_str(&toml::to_string(&CircuitTable {
             circuit: &self.circuit,
+        })?);
+        out.push_str(BOOTSTRAP_DOC);
+        out.push_str(&toml::to_string(&BootstrapTable {
+            bootstrap: &self.bootstrap,
         })?);
         out.push_str(EXIT_DOC);
         out.push_str(&toml::to_string(&ExitTable { exit: &self.exit })?);
@@ -354,6 +386,11 @@ struct CircuitTable<'a> {
 }
 
 #[derive(Serialize)]
+struct BootstrapTable<'a> {
+    bootstrap: &'a BootstrapSection,
+}
+
+#[derive(Serialize)]
 struct ExitTable<'a> {
     exit: &'a ExitSection,
 }
@@ -378,8 +415,10 @@ const HEADER: &str = "\
 # mode              \"public\" (ciphertext carrier, published group key) or
 #                   \"private\" (steganographic carrier, group key shared out of band)
 # group_key_file    private mode: file with the group's 32-byte key in hex
-# popular_torrents  magnet links or .torrent paths downloaded as bootstrap cover
-# dht_bootstrap     mainline DHT nodes, \"host:port\"
+# popular_torrents  .torrent files downloaded (and seeded) as bootstrap cover;
+#                   with them the node joins PACOM swarms through HAVE orders
+#                   and the DHT (see [bootstrap])
+# dht_bootstrap     mainline DHT nodes to start from, \"host:port\"
 ";
 
 const RATES_DOC: &str = "

@@ -87,7 +87,7 @@ pub fn run(dd: DataDir, overrides: Overrides) -> Result<()> {
         std::fs::remove_file(&socket)
             .with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
     }
-    let node_cfg = setup::node_config(&cfg, identity.clone())?;
+    let node_cfg = setup::node_config(&cfg, identity.clone(), &dd.root.join("popular"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,6 +121,9 @@ async fn serve(
     );
     if let Some(addr) = proxies.socks_addr {
         println!("socks5 proxy listening on {addr}");
+    }
+    if let Some(addr) = node.dht_addr() {
+        println!("joining through popular torrents; DHT node on {addr}");
     }
     let (records, _) = broadcast::channel(256);
     let d = Arc::new(Daemon {

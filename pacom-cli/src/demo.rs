@@ -1,33 +1,30 @@
 //! `pacom demo`: a whole PACOM world on loopback in one process, nothing to
-//! install. The world is built in stages — nodes, how they meet, links —
-//! so a bootstrap stage (local DHT testnet and a popular-torrent swarm whose
-//! HAVE order leads to the PACOM swarm) can replace the static meeting.
-//! Then a circuit is built end to end, a message and a file cross it, and
-//! every step is timed. Exits non-zero if any step fails.
+//! install. A local DHT testnet and a popular torrent F with plain
+//! BitTorrent peers come first; a bootstrap node creates a PACOM swarm,
+//! announces it and hides its x in the order of its HAVE messages in F; N
+//! newcomers that know only F and the DHT decode x, find the swarm and
+//! join (paper §3.3). Then a circuit is built between two newcomers, a
+//! message and a file cross it, and every step is timed. Exits non-zero if
+//! any step fails.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use md5::{Digest, Md5};
-use pacom_bt::node::{NodeConfig, NodeHandle, PacomNode};
-use pacom_bt::EngineConfig;
+use pacom_bt::node::{JoinStatus, NodeHandle, PacomNode};
 use pacom_core::identity::Identity;
-use pacom_core::pacom_file::PacomFile;
 use pacom_core::session::Event;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::RngCore;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::config::{Config, ModeName, SwarmEntry};
-use crate::setup;
+use crate::bootstrap_config::RoleName;
+use crate::config::ModeName;
+use crate::demo_world::{dht_testnet, ip, sizes, Popular, Template};
 
-/// Size of the demo's PACOM file: every block a link downloads, data or
-/// cover, uses one up, so it must outlast the demo at the demo's rates.
-/// Synthesised audio (private mode) is slow to generate, so it is smaller.
-const PUBLIC_FILE_SIZE: u64 = 256 << 20;
-const PRIVATE_FILE_SIZE: u64 = 24 << 20;
-const LINK_BLOCKS_PER_SEC: f64 = 200.0;
+/// 127.0.0.`BOOTSTRAP_IP` is the bootstrap node, newcomers follow it.
+const BOOTSTRAP_IP: u8 = 10;
+/// How long joining may take for all newcomers together.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(40);
 
 struct Step {
     start: Instant,
@@ -42,6 +39,10 @@ impl Step {
     }
     fn done(self, detail: impl std::fmt::Display) -> Duration {
         let t = self.start.elapsed();
+        self.done_after(t, detail)
+    }
+    /// Reports a time measured from elsewhere (steps that ran in parallel).
+    fn done_after(self, t: Duration, detail: impl std::fmt::Display) -> Duration {
         println!("ok  {:>8.2} s  {detail}", t.as_secs_f64());
         t
     }
@@ -56,71 +57,6 @@ pub fn run(nodes: usize, mode: ModeName) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(demo(nodes, mode))
-}
-
-/// The world's shared settings: one PACOM swarm and its file.
-struct World {
-    cfg: Config,
-    key: [u8; 32],
-    file: Arc<PacomFile>,
-}
-
-impl World {
-    fn new(mode: ModeName) -> Result<World> {
-        let mut rng = rand::rngs::StdRng::from_entropy();
-        let mut cfg = Config::new("127.0.0.1:0".parse()?, mode, None);
-        cfg.rates.link_blocks_per_sec = LINK_BLOCKS_PER_SEC;
-        cfg.circuit.handshake_timeout_secs = 5.0;
-        let key = match mode {
-            ModeName::Public => pacom_core::link::DEFAULT_PUBLIC_GROUP_KEY,
-            ModeName::Private => rng.gen(),
-        };
-        let seed: [u8; 32] = rng.gen();
-        let entry = SwarmEntry {
-            seed: Some(hex::encode(seed)),
-            x: None,
-            bootstrap_ip: None,
-            date: None,
-            size: match mode {
-                ModeName::Public => PUBLIC_FILE_SIZE,
-                ModeName::Private => PRIVATE_FILE_SIZE,
-            },
-            piece_length: None,
-            peers: Vec::new(),
-            initial_fraction: 0.5,
-        };
-        let file = setup::pacom_file(&cfg, &key, &entry)?;
-        Ok(World {
-            cfg,
-            key,
-            file: Arc::new(file),
-        })
-    }
-
-    /// How node `i` meets the others: the static stage puts the nodes on a
-    /// line (each knows its predecessor), so circuits have several hops.
-    fn meeting_peers(&self, i: usize, addrs: &[SocketAddr]) -> Vec<SocketAddr> {
-        if i == 0 {
-            Vec::new()
-        } else {
-            vec![addrs[i - 1]]
-        }
-    }
-
-    async fn start_node(&self, identity: Identity, peers: Vec<SocketAddr>) -> Result<PacomNode> {
-        // Members of a swarm regenerate the same file; in one process they share it.
-        let swarm = setup::swarm_config(&self.cfg, self.key, self.file.clone(), peers, 0.5);
-        let cfg = NodeConfig {
-            identity,
-            circuits: setup::circuit_config(&self.cfg),
-            engine: EngineConfig {
-                listen: self.cfg.listen,
-                ..EngineConfig::default()
-            },
-            swarms: vec![swarm],
-        };
-        Ok(PacomNode::start(cfg).await?)
-    }
 }
 
 async fn wait_event(
@@ -146,7 +82,21 @@ async fn received(rx: &mut UnboundedReceiver<Event>, timeout: Duration) -> Resul
     }
 }
 
-fn cover_share(handles: &[NodeHandle]) -> (u64, u64) {
+/// Waits until the node's joining status satisfies `pred`.
+async fn wait_join(
+    node: &PacomNode,
+    timeout: Duration,
+    what: &str,
+    pred: impl FnMut(&JoinStatus) -> bool,
+) -> Result<JoinStatus> {
+    let join = node.joining().context("the node does not join")?;
+    match tokio::time::timeout(timeout, join.wait_for(pred)).await {
+        Ok(s) => Ok(s),
+        Err(_) => bail!("{what} within {timeout:?}: {:?}", join.status()),
+    }
+}
+
+fn frames(handles: &[NodeHandle]) -> (u64, u64) {
     let mut data = 0;
     let mut cover = 0;
     for h in handles {
@@ -160,69 +110,132 @@ fn cover_share(handles: &[NodeHandle]) -> (u64, u64) {
 
 async fn demo(n: usize, mode: ModeName) -> Result<()> {
     let t0 = Instant::now();
-    let s = Step::begin("PACOM file and identities");
-    let world = tokio::task::spawn_blocking(move || World::new(mode)).await??;
+    let dir = tempfile::tempdir().context("temporary directory")?;
+
+    let s = Step::begin("local DHT testnet");
+    let dht = dht_testnet(4).await?;
+    let dht_addrs: Vec<_> = dht.iter().map(|d| d.local_addr()).collect();
+    s.done(format!("{} mainline nodes on 127.0.0.1", dht.len()));
+
+    let s = Step::begin("popular torrent F");
+    let popular = Popular::start(dir.path(), &dht_addrs).await?;
+    s.done(format!(
+        "{:.1} MiB in {} pieces, a plain seeder and a plain downloader",
+        popular.len() as f64 / (1 << 20) as f64,
+        popular.metainfo.info.num_pieces()
+    ));
+
+    let s = Step::begin("identities");
     let ids = tokio::task::spawn_blocking(move || {
         let mut rng = rand::rngs::OsRng;
-        (0..n)
+        (0..=n)
             .map(|_| Identity::generate(&mut rng, pacom_core::identity::DEFAULT_KEY_BITS))
             .collect::<Result<Vec<_>, _>>()
     })
     .await??;
-    s.done(format!(
-        "{} MiB {} file, {n} identities",
-        world.file.length >> 20,
-        match mode {
-            ModeName::Public => "public archive",
-            ModeName::Private => "private audio",
-        }
-    ));
+    s.done(format!("{} RSA-2048 key pairs", n + 1));
 
-    let s = Step::begin("nodes started, meeting on a line");
+    let tpl = Template::new(mode, dir.path(), dht_addrs, popular.torrent.clone())?;
     let mut nodes = Vec::new();
-    let mut addrs = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let peers = world.meeting_peers(i, &addrs);
-        let node = world.start_node(id.clone(), peers).await?;
-        addrs.push(node.local_addr());
-        nodes.push(node);
+    let res = world(&tpl, &popular, &ids, &mut nodes, n).await;
+    // Nodes stop in parallel: each waits for its links to close.
+    let stops: Vec<_> = nodes
+        .into_iter()
+        .map(|node| tokio::spawn(node.shutdown()))
+        .collect();
+    for s in stops {
+        let _ = s.await;
     }
-    s.done(format!("{n} nodes on 127.0.0.1"));
-
-    let res = exercise(&world, &nodes, &ids).await;
-    for node in nodes {
-        node.shutdown().await;
-    }
+    popular.shutdown().await;
     res?;
     println!("all steps succeeded in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 
-async fn exercise(world: &World, nodes: &[PacomNode], ids: &[Identity]) -> Result<()> {
-    let n = nodes.len();
+/// Starts the PACOM nodes into `nodes` (so the caller can stop them on
+/// failure) and runs the steps.
+async fn world(
+    tpl: &Template,
+    popular: &Popular,
+    ids: &[Identity],
+    nodes: &mut Vec<PacomNode>,
+    n: usize,
+) -> Result<()> {
+    let s = Step::begin("bootstrap node: swarm announced");
+    let cap = u32::try_from(n + 1).unwrap_or(u32::MAX);
+    let cfg = tpl.config(BOOTSTRAP_IP, RoleName::Bootstrap, vec![cap], &popular.peers);
+    let pb = tpl.start(cfg, ids[0].clone(), BOOTSTRAP_IP).await?;
+    let pb_addr = pb.local_addr();
+    nodes.push(pb);
+    let st = wait_join(&nodes[0], JOIN_TIMEOUT, "no own swarm", |s| {
+        s.is_bootstrap && s.swarms.iter().any(|e| e.own && e.running)
+    })
+    .await?;
+    let own = st.swarms.iter().find(|e| e.own).context("own swarm")?;
+    s.done(format!(
+        "swarm x = {} (cap {cap}) on the DHT, x hidden in its HAVE order of F",
+        own.x
+    ));
+
+    let start = Instant::now();
+    let mut peers = popular.peers.clone();
+    peers.push(pb_addr);
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        let last = BOOTSTRAP_IP + i as u8;
+        let cfg = tpl.config(last, RoleName::Auto, Vec::new(), &peers);
+        nodes.push(tpl.start(cfg, id.clone(), last).await?);
+    }
+    for (i, node) in nodes.iter().enumerate().skip(1) {
+        let s = Step::begin(&format!("newcomer {i} joined via HAVE order"));
+        let left = JOIN_TIMEOUT.saturating_sub(start.elapsed());
+        let st = wait_join(node, left, "no swarm joined", |s| {
+            s.swarms.iter().any(|e| e.running && !e.own)
+        })
+        .await?;
+        let e = st.swarms.iter().find(|e| e.running).context("joined")?;
+        if e.bootstrap_ip != ip(BOOTSTRAP_IP) {
+            bail!("newcomer {i} joined a swarm of {}", e.bootstrap_ip);
+        }
+        let found = st
+            .lookups
+            .iter()
+            .find(|l| l.info_hash == Some(e.info_hash))
+            .map_or(0, |l| l.peers.len());
+        s.done_after(
+            start.elapsed(),
+            format!(
+                "decoded x = {} from {}'s HAVEs, DHT lookup found {found} peer(s)",
+                e.x, e.bootstrap_ip
+            ),
+        );
+    }
+
     let handles: Vec<NodeHandle> = nodes.iter().map(|x| x.handle().clone()).collect();
     let s = Step::begin("PACOM links up");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ok = handles.iter().enumerate().all(|(i, h)| {
-            let want = if i == 0 || i == n - 1 { 1 } else { 2 };
-            h.neighbours().len() >= want
-        });
-        if ok {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !handles.iter().all(|h| !h.neighbours().is_empty()) {
         if Instant::now() > deadline {
-            bail!("PACOM links did not come up within 30 s");
+            bail!("PACOM links did not come up within 20 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    s.done(format!("{} links", n - 1));
+    let links: usize = handles.iter().map(|h| h.neighbours().len()).sum::<usize>() / 2;
+    s.done(format!("{links} links among {} nodes", nodes.len()));
 
-    let (src, dst) = (&handles[0], &handles[n - 1]);
+    exercise(tpl.mode, &handles, &ids[n], n).await
+}
+
+async fn exercise(
+    mode: ModeName,
+    handles: &[NodeHandle],
+    dst_id: &Identity,
+    n: usize,
+) -> Result<()> {
+    let (src, dst) = (&handles[1], &handles[n]);
     let mut src_ev = src.subscribe();
     let mut dst_ev = dst.subscribe();
     let s = Step::begin("circuit set-up (flooded handshake)");
-    let session = src.connect(ids[n - 1].contact()).await?;
+    let session = src.connect(dst_id.contact()).await?;
     wait_event(
         &mut src_ev,
         Duration::from_secs(30),
@@ -235,7 +248,9 @@ async fn exercise(world: &World, nodes: &[PacomNode], ids: &[Identity]) -> Resul
         .iter()
         .find(|x| x.id == session)
         .map_or(0, |x| x.circuits.len());
-    s.done(format!("{count} circuit(s) through {} relays", n - 2));
+    s.done(format!(
+        "{count} circuit(s) from newcomer 1 to newcomer {n}"
+    ));
 
     let s = Step::begin("message latency");
     let msg = b"hello through the swarm".to_vec();
@@ -246,12 +261,10 @@ async fn exercise(world: &World, nodes: &[PacomNode], ids: &[Identity]) -> Resul
     }
     s.done("delivered and acknowledged, bytes identical");
 
-    let size = match world.cfg.mode {
-        ModeName::Public => 5 << 20,
-        ModeName::Private => 64 << 10,
-    };
+    let size = sizes(mode).payload;
     let mut data = vec![0u8; size];
     rand::rngs::OsRng.fill_bytes(&mut data);
+    let (data0, cover0) = frames(handles);
     let s = Step::begin("file transfer");
     let pending = src.send(session, data.clone()).await?;
     pending.outcome().await.context("sending the file")?;
@@ -260,21 +273,28 @@ async fn exercise(world: &World, nodes: &[PacomNode], ids: &[Identity]) -> Resul
         bail!("the file arrived altered");
     }
     let t = s.start.elapsed().as_secs_f64();
+    let note = match mode {
+        ModeName::Public => "",
+        ModeName::Private => " (private mode: ~145 B hidden per 16 KiB block, so a small file)",
+    };
     s.done(format!(
-        "{} KiB, MD5 identical, {:.2} MiB/s",
+        "{} KiB, MD5 identical, {:.2} MiB/s{note}",
         size >> 10,
         size as f64 / t / (1 << 20) as f64
     ));
 
     let s = Step::begin("cover traffic on all links");
-    let (data_frames, cover_frames) = cover_share(&handles);
+    let (data_frames, cover_frames) = frames(handles);
     if data_frames == 0 || cover_frames == 0 {
         bail!("expected both data and cover frames (data {data_frames}, cover {cover_frames})");
     }
     let share = cover_frames as f64 / (data_frames + cover_frames) as f64;
+    let during = (cover_frames - cover0) as f64
+        / ((cover_frames - cover0) + (data_frames - data0)).max(1) as f64;
     s.done(format!(
-        "{:.1}% of frames were cover ({cover_frames} cover, {data_frames} data)",
-        share * 100.0
+        "{:.1}% of frames were cover ({cover_frames} cover, {data_frames} data; {:.1}% during the file)",
+        share * 100.0,
+        during * 100.0
     ));
     Ok(())
 }

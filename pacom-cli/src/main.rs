@@ -1,11 +1,14 @@
 //! `pacom`: the command people and tests run.
 
+mod bootstrap_config;
 mod config;
 mod contacts;
 mod control;
 mod daemon;
 mod datadir;
 mod demo;
+mod demo_world;
+mod dht_node;
 mod inbox;
 mod lab;
 mod outbox;
@@ -102,6 +105,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ModeName::Public)]
         mode: ModeName,
     },
+    /// A plain mainline DHT node in server mode, for networks without a DHT
+    /// (the seed others give as --dht-bootstrap).
+    DhtNode {
+        /// UDP address to listen on.
+        #[arg(long, default_value = "0.0.0.0:6881")]
+        listen: std::net::SocketAddr,
+        /// Other DHT nodes to join, host:port (repeatable).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+    },
     /// Plain BitTorrent: create, seed and download torrents.
     #[command(subcommand)]
     Torrent(torrent::TorrentCmd),
@@ -115,7 +128,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Run { .. } | Command::Socks { .. } => "info",
+        Command::Run { .. } | Command::Socks { .. } | Command::DhtNode { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -124,6 +137,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in files and container logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let dd = DataDir::new(cli.data_dir);
     let res = match cli.command {
@@ -146,6 +161,7 @@ fn main() {
             .and_then(|_| socks_cmd::run(&dd, listen, exits)),
         Command::Status { json } => user::status(&dd, json),
         Command::Demo { nodes, mode } => demo::run(nodes, mode),
+        Command::DhtNode { listen, bootstrap } => dht_node::run(listen, &bootstrap),
         Command::Torrent(cmd) => torrent::run(cmd),
         Command::Stego(cmd) => stego_cmd::run(cmd),
         Command::Lab(args) => lab::run(args).map_err(Into::into),

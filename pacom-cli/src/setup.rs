@@ -1,20 +1,29 @@
 //! Turns a configuration into what `PacomNode::start` needs: circuit
-//! parameters, engine settings and one `SwarmConfig` per `[[swarm]]`
-//! (its PACOM file regenerated from the seed).
+//! parameters, engine settings, one `SwarmConfig` per `[[swarm]]` (its
+//! PACOM file regenerated from the seed) and the joining configuration
+//! (popular torrents, DHT, bootstrap role).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use pacom_bt::node::{NodeConfig, SwarmConfig};
-use pacom_bt::EngineConfig;
-use pacom_core::bootstrap::file_seed;
+use anyhow::{bail, Context, Result};
+use pacom_bt::dht::DhtConfig;
+use pacom_bt::metainfo::Metainfo;
+use pacom_bt::node::{
+    FileRecipe, JoinConfig, LinkTiming, NodeConfig, NodeJoin, PopularTorrent, SwarmConfig,
+    SwarmTemplate,
+};
+use pacom_bt::{EngineConfig, StorageSpec};
+use pacom_core::bootstrap::{file_seed, DecoderParams, RoleConfig, RolloverPolicy};
 use pacom_core::identity::Identity;
 use pacom_core::link::DEFAULT_PUBLIC_GROUP_KEY;
 use pacom_core::pacom_file::{PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
 use pacom_core::swarm_profile::SwarmProfile;
 
+use crate::bootstrap_config::{resolve_dht_node, RoleName};
 use crate::config::{parse_date, Config, ModeName, SwarmEntry};
 use crate::datadir::DataDir;
 
@@ -73,6 +82,25 @@ pub fn pacom_file(cfg: &Config, key: &[u8; 32], s: &SwarmEntry) -> Result<PacomF
     PacomFile::generate(seed, &kind, &opts).context("generating the PACOM file")
 }
 
+/// Request pacing of every PACOM link.
+fn pacer(cfg: &Config) -> PacerConfig {
+    let r = &cfg.rates;
+    PacerConfig {
+        rate: if r.link_blocks_per_sec > 0.0 {
+            Rate::BlocksPerSec(r.link_blocks_per_sec)
+        } else {
+            Rate::Unlimited
+        },
+        max_outstanding: r.h,
+        burst: r.h as u32,
+    }
+}
+
+fn upload_rate(cfg: &Config) -> Option<f64> {
+    let r = &cfg.rates;
+    (r.upload_bytes_per_sec > 0.0).then_some(r.upload_bytes_per_sec)
+}
+
 /// One swarm's runtime configuration.
 pub fn swarm_config(
     cfg: &Config,
@@ -84,34 +112,26 @@ pub fn swarm_config(
     // Private mode's carrier is keyed per swarm from the group key.
     let profile = profile(cfg, key);
     let (mode, carrier) = (profile.mode, profile.carrier(&file.info_hash));
-    let r = &cfg.rates;
     SwarmConfig {
         file,
         group_key: key,
         mode,
         carrier,
-        pacer: PacerConfig {
-            rate: if r.link_blocks_per_sec > 0.0 {
-                Rate::BlocksPerSec(r.link_blocks_per_sec)
-            } else {
-                Rate::Unlimited
-            },
-            max_outstanding: r.h,
-            burst: r.h as u32,
-        },
-        upload_rate: (r.upload_bytes_per_sec > 0.0).then_some(r.upload_bytes_per_sec),
+        pacer: pacer(cfg),
+        upload_rate: upload_rate(cfg),
         initial_fraction,
         initial_peers: peers,
         peer_sources: Vec::new(),
         observer: None,
-        timing: pacom_bt::node::LinkTiming::default(),
+        timing: LinkTiming::default(),
         leaky_control: None,
     }
 }
 
 /// Everything `PacomNode::start` needs. Generating PACOM files hashes
-/// every piece, so call this off the async threads.
-pub fn node_config(cfg: &Config, identity: Identity) -> Result<NodeConfig> {
+/// every piece, so call this off the async threads. Popular torrents are
+/// stored under `popular_dir`.
+pub fn node_config(cfg: &Config, identity: Identity, popular_dir: &Path) -> Result<NodeConfig> {
     let key = group_key(cfg)?;
     let mut swarms = Vec::new();
     for (i, s) in cfg.swarms.iter().enumerate() {
@@ -124,13 +144,103 @@ pub fn node_config(cfg: &Config, identity: Identity) -> Result<NodeConfig> {
             s.initial_fraction,
         ));
     }
+    let b = &cfg.bootstrap;
     Ok(NodeConfig {
         identity,
         circuits: circuit_config(cfg),
         engine: EngineConfig {
             listen: cfg.listen,
+            download_limit: (b.popular_download_rate > 0).then_some(b.popular_download_rate),
             ..EngineConfig::default()
         },
         swarms,
+        join: node_join(cfg, key, popular_dir)?,
     })
+}
+
+/// The joining configuration, when popular torrents are given or the node
+/// is told to be a bootstrap node.
+pub fn node_join(cfg: &Config, key: [u8; 32], popular_dir: &Path) -> Result<Option<NodeJoin>> {
+    let b = &cfg.bootstrap;
+    if cfg.popular_torrents.is_empty() && b.role != RoleName::Bootstrap {
+        return Ok(None);
+    }
+    let public_ip = match b.public_ip {
+        Some(ip) => ip,
+        None if !cfg.listen.ip().is_unspecified() => cfg.listen.ip(),
+        None => bail!(
+            "bootstrap.public_ip (--public-ip) is needed: the listen address {} does not say \
+             which IP peers see",
+            cfg.listen
+        ),
+    };
+    let mut boot = Vec::new();
+    for d in &cfg.dht_bootstrap {
+        boot.extend(resolve_dht_node(d)?);
+    }
+    let mut popular = Vec::new();
+    for t in &cfg.popular_torrents {
+        let bytes =
+            std::fs::read(t).with_context(|| format!("popular torrent {t}: cannot read"))?;
+        let metainfo = Metainfo::from_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("popular torrent {t}: not a torrent file: {e}"))?;
+        popular.push(PopularTorrent {
+            metainfo,
+            storage: StorageSpec::Dir(popular_dir.to_path_buf()),
+            initial_peers: b.popular_peers.clone(),
+            peer_sources: Vec::new(),
+        });
+    }
+    let bind_ip = match cfg.listen.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    // A DHT of loopback or private addresses is a local network (a lab, a
+    // container network): answer queries at once and do not wait 2 s for
+    // nodes that are simply not there.
+    let local = !boot.is_empty()
+        && boot.iter().all(|a| match a.ip() {
+            IpAddr::V4(ip) => ip.is_loopback() || ip.is_private(),
+            IpAddr::V6(_) => false,
+        });
+    let dht = DhtConfig {
+        bootstrap: boot,
+        bind: Some(SocketAddr::from((bind_ip, b.dht_port))),
+        server_mode: local,
+        request_timeout: local.then(|| Duration::from_millis(400)),
+    };
+    let profile = profile(cfg, key);
+    let carrier_profile = profile.clone();
+    let join = JoinConfig {
+        recipe: FileRecipe {
+            group_key: key,
+            kind: profile.cover_kind(),
+            options: PacomFileOptions::with_size(b.file_size),
+            cache: Default::default(),
+        },
+        public_ip,
+        popular,
+        swarm: SwarmTemplate {
+            mode: profile.mode,
+            carrier: profile.carrier(&[0; 20]),
+            carrier_for: Some(Arc::new(move |ih: &[u8; 20]| carrier_profile.carrier(ih))),
+            pacer: pacer(cfg),
+            upload_rate: upload_rate(cfg),
+            initial_fraction: 0.5,
+            timing: LinkTiming::default(),
+        },
+        role: RoleConfig {
+            watch: Duration::from_secs_f64(b.watch_secs),
+            min_bootstrap_nodes: b.min_bootstrap_nodes,
+            max_swarms: b.max_swarms,
+            ..RoleConfig::default()
+        },
+        decoder: DecoderParams::default(),
+        rollover: RolloverPolicy::default(),
+        start_as_bootstrap: b.role == RoleName::Bootstrap,
+        caps: (!b.caps.is_empty()).then(|| b.caps.clone()),
+        reannounce: Duration::from_secs(600),
+        tick: Duration::from_millis(500),
+    };
+    Ok(Some(NodeJoin { dht, join }))
 }

@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use pacom_bt::node::PacomNode;
+
 use crate::config::ModeName;
 use crate::contacts::Contacts;
 use crate::daemon::Daemon;
@@ -31,6 +33,7 @@ pub async fn snapshot(d: &Daemon) -> Value {
         })
         .collect();
     let listen = d.with_node(|n| n.local_addr().to_string());
+    let bootstrap = d.with_node(bootstrap).flatten();
     let rates = d.rates();
     let st = match d.handle.status().await {
         Ok(s) => s,
@@ -92,6 +95,7 @@ pub async fn snapshot(d: &Daemon) -> Value {
         "listen": listen,
         "uptime_secs": st.uptime_secs,
         "swarms": swarms,
+        "bootstrap": bootstrap,
         "neighbours": neighbours,
         "sessions": sessions,
         "circuits": circuits,
@@ -114,6 +118,111 @@ pub async fn snapshot(d: &Daemon) -> Value {
         },
         "outbox": crate::outbox::load_all(&d.dd.outbox()).len(),
     })
+}
+
+/// Joining through popular torrents and the DHT; `None` without it.
+fn bootstrap(n: &PacomNode) -> Option<Value> {
+    let st = n.join_status()?;
+    let popular = n.popular().map(|p| {
+        json!({
+            "info_hash": p.info_hash.to_hex(),
+            "pieces_have": p.stats.pieces_have,
+            "pieces_total": p.stats.pieces_total,
+            "complete": p.stats.complete,
+            "peers_connected": p.stats.peers_connected,
+        })
+    });
+    let date = |d: pacom_core::bootstrap::UtcDate| {
+        let (y, m, dd) = d.ymd();
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    Some(json!({
+        "is_bootstrap": st.is_bootstrap,
+        "advert": st.advert,
+        "dht": n.dht_addr().map(|a| a.to_string()),
+        "popular": popular,
+        "decoded": st.decoded.iter().map(|(ip, x)| json!({"ip": ip.to_string(), "x": x})).collect::<Vec<_>>(),
+        "lookups": st.lookups.iter().map(|l| json!({
+            "ip": l.ip.to_string(),
+            "x": l.x,
+            "info_hash": l.info_hash.map(|h| h.to_hex()),
+            "peers": l.peers.len(),
+        })).collect::<Vec<_>>(),
+        "swarms": st.swarms.iter().map(|e| json!({
+            "info_hash": e.info_hash.to_hex(),
+            "own": e.own,
+            "bootstrap_ip": e.bootstrap_ip.to_string(),
+            "x": e.x,
+            "date": date(e.date),
+            "running": e.running,
+        })).collect::<Vec<_>>(),
+        "members": st.members.iter().map(|&(x, m, cap)| json!({"x": x, "members": m, "cap": cap})).collect::<Vec<_>>(),
+        "rebootstraps": st.rebootstraps,
+        "errors": st.errors,
+    }))
+}
+
+fn render_bootstrap(b: &Value, line: &mut impl FnMut(String)) {
+    let empty = Vec::new();
+    let list = |k: &str| b[k].as_array().unwrap_or(&empty).clone();
+    let role = if b["is_bootstrap"] == true {
+        format!("bootstrap node, hiding x = {}", f(b, "advert"))
+    } else {
+        "newcomer".to_string()
+    };
+    line(format!("bootstrap: {role}, DHT node on {}", f(b, "dht")));
+    let p = &b["popular"];
+    if p.is_object() {
+        line(format!(
+            "  popular torrent {}  pieces {}/{}  peers {}",
+            f(p, "info_hash"),
+            f(p, "pieces_have"),
+            f(p, "pieces_total"),
+            f(p, "peers_connected")
+        ));
+    }
+    let decoded: Vec<String> = list("decoded")
+        .iter()
+        .map(|d| format!("{} x={}", f(d, "ip"), f(d, "x")))
+        .collect();
+    line(format!(
+        "  decoded from HAVE orders: [{}]",
+        decoded.join(", ")
+    ));
+    let found = list("lookups")
+        .iter()
+        .filter(|l| l["info_hash"].is_string())
+        .count();
+    line(format!(
+        "  DHT lookups: {} ({found} found)",
+        list("lookups").len()
+    ));
+    for e in list("swarms") {
+        line(format!(
+            "  {} swarm {} x={} of {} ({}){}",
+            if e["own"] == true { "own" } else { "joined" },
+            f(&e, "info_hash"),
+            f(&e, "x"),
+            f(&e, "bootstrap_ip"),
+            f(&e, "date"),
+            if e["running"] == true {
+                ""
+            } else {
+                " not running"
+            }
+        ));
+    }
+    for m in list("members") {
+        line(format!(
+            "  own swarm x={}: {}/{} members",
+            f(&m, "x"),
+            f(&m, "members"),
+            f(&m, "cap")
+        ));
+    }
+    for e in list("errors").iter().rev().take(3) {
+        line(format!("  error: {}", e.as_str().unwrap_or("")));
+    }
 }
 
 fn f(v: &Value, k: &str) -> String {
@@ -150,6 +259,9 @@ pub fn render(v: &Value) -> String {
             f(s, "links"),
             f(s, "peers_connected")
         ));
+    }
+    if v["bootstrap"].is_object() {
+        render_bootstrap(&v["bootstrap"], &mut line);
     }
     let ns = v["neighbours"].as_array().unwrap_or(&empty);
     line(format!("neighbours: {}", ns.len()));

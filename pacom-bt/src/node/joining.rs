@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pacom_core::bootstrap::{
@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::bootstrap::BootstrapRole;
 use super::have_order::{HaveOrderControl, HaveOrderPicker};
 use super::newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
+use super::swarm::SwarmView;
 use super::{LinkTiming, Links, PacomSwarm, SwarmConfig};
 use crate::dht::Dht;
 use crate::dht_source::DhtSource;
@@ -41,11 +42,17 @@ pub struct PopularTorrent {
     pub peer_sources: Vec<Arc<dyn PeerSource>>,
 }
 
+/// A carrier keyed per swarm (private mode: from the group key and the
+/// swarm's info hash), so every member derives the same one.
+pub type CarrierFor = Arc<dyn Fn(&[u8; 20]) -> Arc<dyn stego::Carrier> + Send + Sync>;
+
 /// The per-swarm settings every joined or created swarm gets.
 #[derive(Clone)]
 pub struct SwarmTemplate {
     pub mode: Mode,
     pub carrier: Arc<dyn stego::Carrier>,
+    /// When set, replaces `carrier` with one keyed by the swarm.
+    pub carrier_for: Option<CarrierFor>,
     pub pacer: PacerConfig,
     pub upload_rate: Option<f64>,
     pub initial_fraction: f64,
@@ -119,12 +126,31 @@ enum Command {
     SwarmComplete(InfoHash),
 }
 
+/// Tells a [`JoinNode`] that a swarm's PACOM file completed; cloneable, so
+/// whoever reads the link events can hold one.
+#[derive(Clone)]
+pub struct CompletionNotifier(mpsc::UnboundedSender<Command>);
+
+impl CompletionNotifier {
+    pub fn swarm_complete(&self, swarm: InfoHash) {
+        let _ = self.0.send(Command::SwarmComplete(swarm));
+    }
+}
+
+/// The running swarms of a [`JoinNode`], shared with status readers.
+type Views = Arc<Mutex<HashMap<InfoHash, SwarmView>>>;
+
+fn views_lock(v: &Views) -> std::sync::MutexGuard<'_, HashMap<InfoHash, SwarmView>> {
+    v.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A running joining task; dropping it does not stop it (call [`JoinNode::stop`]).
 pub struct JoinNode {
     status: watch::Receiver<JoinStatus>,
     commands: mpsc::UnboundedSender<Command>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    views: Views,
 }
 
 impl JoinNode {
@@ -134,14 +160,26 @@ impl JoinNode {
         let (status_tx, status) = watch::channel(JoinStatus::default());
         let (commands, cmd_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
-        let runner = Runner::new(engine, links, dht, cfg, status_tx);
+        let views = Views::default();
+        let runner = Runner::new(engine, links, dht, cfg, status_tx, views.clone());
         let task = tokio::spawn(runner.run(cmd_rx, stop_rx));
         JoinNode {
             status,
             commands,
             stop,
             task,
+            views,
         }
+    }
+
+    /// The swarms joined or created so far that are running.
+    pub fn swarms(&self) -> Vec<SwarmView> {
+        views_lock(&self.views).values().cloned().collect()
+    }
+
+    /// A handle that reports completed swarms to this node.
+    pub fn notifier(&self) -> CompletionNotifier {
+        CompletionNotifier(self.commands.clone())
     }
 
     /// A snapshot of the status.
@@ -193,6 +231,7 @@ struct Runner {
     role: Option<BootstrapRole>,
     members: HashMap<InfoHash, Member>,
     last_announce: Option<Duration>,
+    views: Views,
 }
 
 impl Runner {
@@ -202,6 +241,7 @@ impl Runner {
         dht: Dht,
         mut cfg: JoinConfig,
         status: watch::Sender<JoinStatus>,
+        views: Views,
     ) -> Self {
         let popular = std::mem::take(&mut cfg.popular).into_iter();
         let (have_tx, have_rx) = mpsc::unbounded_channel();
@@ -225,6 +265,7 @@ impl Runner {
             role: None,
             members: HashMap::new(),
             last_announce: None,
+            views,
         }
     }
 
@@ -246,11 +287,12 @@ impl Runner {
         else {
             return;
         };
-        self.next_popular().await;
+        // A node told to be a bootstrap node hides x from its first HAVE on.
         if self.cfg.start_as_bootstrap {
             self.planner.set_bootstrap();
             self.become_bootstrap().await;
         }
+        self.next_popular().await;
         let mut tick = tokio::time::interval(self.cfg.tick);
         loop {
             tokio::select! {
@@ -263,6 +305,7 @@ impl Runner {
                 _ = tick.tick() => self.maintain().await,
             }
         }
+        views_lock(&self.views).clear();
         for (_, m) in self.members.drain() {
             if let Some(s) = m.swarm {
                 s.leave().await;
@@ -388,11 +431,15 @@ impl Runner {
     /// Joins (or, for own swarms, creates) a swarm and records it.
     async fn join(&mut self, mut entry: SwarmEntry, file: Arc<PacomFile>, peers: Vec<SocketAddr>) {
         let tpl = &self.cfg.swarm;
+        let carrier = match &tpl.carrier_for {
+            Some(f) => f(&file.info_hash),
+            None => tpl.carrier.clone(),
+        };
         let cfg = SwarmConfig {
             file,
             group_key: self.cfg.recipe.group_key,
             mode: tpl.mode,
-            carrier: tpl.carrier.clone(),
+            carrier,
             pacer: tpl.pacer,
             upload_rate: tpl.upload_rate,
             initial_fraction: tpl.initial_fraction,
@@ -410,6 +457,9 @@ impl Runner {
             }
         };
         entry.running = swarm.is_some();
+        if let Some(s) = &swarm {
+            views_lock(&self.views).insert(entry.info_hash, s.view());
+        }
         // A failed own swarm is still counted: it stays announced and
         // bookkept, so the role's state matches what newcomers derive.
         if swarm.is_some() || entry.own {
@@ -500,6 +550,7 @@ impl Runner {
         let Some(m) = self.members.remove(&ih) else {
             return;
         };
+        views_lock(&self.views).remove(&ih);
         if let Some(s) = m.swarm {
             s.leave().await;
         }

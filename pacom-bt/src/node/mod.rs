@@ -40,12 +40,15 @@ pub use handle::{
 };
 pub use have_order::{HaveOrderControl, HaveOrderPicker};
 pub use joining::{
-    JoinConfig, JoinNode, JoinStatus, LookupRecord, PopularTorrent, SwarmEntry, SwarmTemplate,
+    CarrierFor, CompletionNotifier, JoinConfig, JoinNode, JoinStatus, LookupRecord, PopularTorrent,
+    SwarmEntry, SwarmTemplate,
 };
 pub use link_task::{LinkTaskError, PIECE_HEADER_WIRE_SIZE, REQUEST_WIRE_SIZE};
 pub use links::{LinkEvent, LinkWriteError, Links, NeighbourInfo};
-pub use newcomer::{look_up, FileRecipe, HaveWatch, LookupResult};
+pub use newcomer::{look_up, FileCache, FileRecipe, HaveWatch, LookupResult};
 pub use pacom_core::circuit::NeighbourId;
-pub use runtime::{NodeConfig, NodeStartError, PacomNode, SwarmStatus};
+pub use runtime::{NodeConfig, NodeJoin, NodeStartError, PacomNode, PopularStatus, SwarmStatus};
 pub use streams::{Acceptor, CircuitStream, StreamHub};
-pub use swarm::{LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, WireObserver};
+pub use swarm::{
+    LinkTiming, PacomSwarm, SwarmConfig, SwarmError, SwarmProgress, SwarmView, WireObserver,
+};

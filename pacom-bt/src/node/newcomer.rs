@@ -85,17 +85,47 @@ pub struct FileRecipe {
     pub group_key: [u8; 32],
     pub kind: CoverKind,
     pub options: PacomFileOptions,
+    /// Files generated so far; share one between recipes that agree on
+    /// key, kind and options (nodes in one process) to render each once.
+    pub cache: FileCache,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<PacomFile>>>>;
+/// (x, bootstrap node IP, date): what names a PACOM file under one recipe.
+type FileKey = (u8, IpAddr, UtcDate);
+
+/// Generated PACOM files by (x, IP, date). Rendering a cover hashes every
+/// piece, and lookups repeat (retries, several dates), so it is kept.
+#[derive(Clone, Debug, Default)]
+pub struct FileCache(Arc<std::sync::Mutex<HashMap<FileKey, Slot>>>);
+
+impl FileCache {
+    fn slot(&self, key: FileKey) -> Slot {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key).or_default().clone()
+    }
 }
 
 impl FileRecipe {
     /// The x-th PACOM file of the bootstrap node at `ip` on `date`
-    /// (hashing the whole cover: runs on a blocking thread).
+    /// (hashing the whole cover: runs on a blocking thread, once per cache).
     pub async fn generate(
         &self,
         x: u8,
         ip: IpAddr,
         date: UtcDate,
     ) -> Result<Arc<PacomFile>, String> {
+        let slot = self.cache.slot((x, ip, date));
+        let mut guard = slot.lock().await;
+        if let Some(f) = guard.as_ref() {
+            return Ok(f.clone());
+        }
+        let file = self.render(x, ip, date).await?;
+        *guard = Some(file.clone());
+        Ok(file)
+    }
+
+    async fn render(&self, x: u8, ip: IpAddr, date: UtcDate) -> Result<Arc<PacomFile>, String> {
         let recipe = self.clone();
         tokio::task::spawn_blocking(move || {
             pacom_file_for(

@@ -134,6 +134,39 @@ pub struct SwarmProgress {
     pub links: usize,
 }
 
+/// What a status report reads of a swarm owned by another task.
+#[derive(Clone)]
+pub struct SwarmView {
+    info_hash: InfoHash,
+    handle: TorrentHandle,
+    state: Arc<SwarmState>,
+}
+
+impl SwarmView {
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    pub fn handle(&self) -> &TorrentHandle {
+        &self.handle
+    }
+
+    pub fn progress(&self) -> SwarmProgress {
+        progress_of(&self.state)
+    }
+}
+
+fn progress_of(state: &SwarmState) -> SwarmProgress {
+    let p = state.progress();
+    SwarmProgress {
+        blocks_had: p.blocks_had(),
+        blocks_total: state.geometry.num_blocks(),
+        pieces_had: p.pieces_had(),
+        pieces_total: state.geometry.num_pieces(),
+        links: state.live_peers(),
+    }
+}
+
 /// A joined PACOM swarm.
 pub struct PacomSwarm {
     info_hash: InfoHash,
@@ -235,7 +268,7 @@ impl PacomSwarm {
         let storage_file = file.clone();
         let mut add = AddTorrent::new(
             TorrentSource::Metainfo(Box::new(metainfo)),
-            StorageSpec::Custom(Box::new(move |_: &Metainfo| {
+            StorageSpec::Generated(Box::new(move |_: &Metainfo| {
                 Ok(Arc::new(CoverStorage::new(storage_file)) as Arc<dyn Storage>)
             })),
         );
@@ -271,13 +304,15 @@ impl PacomSwarm {
 
     /// Our PACOM-side progress and the number of live links.
     pub fn progress(&self) -> SwarmProgress {
-        let p = self.state.progress();
-        SwarmProgress {
-            blocks_had: p.blocks_had(),
-            blocks_total: self.state.geometry.num_blocks(),
-            pieces_had: p.pieces_had(),
-            pieces_total: self.state.geometry.num_pieces(),
-            links: self.state.live_peers(),
+        progress_of(&self.state)
+    }
+
+    /// A cheap, cloneable view for status reports while the swarm runs elsewhere.
+    pub fn view(&self) -> SwarmView {
+        SwarmView {
+            info_hash: self.info_hash,
+            handle: self.handle.clone(),
+            state: self.state.clone(),
         }
     }
 

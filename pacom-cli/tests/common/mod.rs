@@ -177,6 +177,15 @@ impl Node {
         std::fs::write(cfg, toml::to_string(&doc).unwrap()).unwrap();
     }
 
+    /// Sets a top-level `key = value` (a TOML value) in the config file.
+    pub fn set_top_config(&self, key: &str, value: &str) {
+        let cfg = self.path().join("config.toml");
+        let mut doc: toml::Table = std::fs::read_to_string(&cfg).unwrap().parse().unwrap();
+        let v: toml::Table = format!("v = {value}").parse().unwrap();
+        doc.insert(key.to_string(), v["v"].clone());
+        std::fs::write(cfg, toml::to_string(&doc).unwrap()).unwrap();
+    }
+
     pub fn append_config(&self, extra: &str) {
         let cfg = self.path().join("config.toml");
         let mut t = std::fs::read_to_string(&cfg).unwrap();
