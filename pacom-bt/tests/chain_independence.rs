@@ -120,6 +120,7 @@ async fn node(id: &Identity, swarms: Vec<SwarmConfig>) -> PacomNode {
             ..EngineConfig::default()
         },
         swarms,
+        join: None,
     })
     .await
     .expect("node starts")
