@@ -7,11 +7,13 @@
 //! message and a file cross it, and every step is timed. Exits non-zero if
 //! any step fails.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use md5::{Digest, Md5};
-use pacom_bt::node::{JoinStatus, NodeHandle, PacomNode};
+
+use pacom_bt::node::{JoinStatus, NeighbourId, NodeHandle, PacomNode};
 use pacom_core::identity::Identity;
 use pacom_core::session::Event;
 use rand::RngCore;
@@ -93,6 +95,24 @@ async fn wait_join(
     match tokio::time::timeout(timeout, join.wait_for(pred)).await {
         Ok(s) => Ok(s),
         Err(_) => bail!("{what} within {timeout:?}: {:?}", join.status()),
+    }
+}
+
+/// Names a circuit's first hop: each node has its own 127.0.0.x.
+fn first_hop(src: &NodeHandle, via: NeighbourId, n: usize) -> String {
+    let last = src
+        .neighbours()
+        .into_iter()
+        .find(|nb| nb.id == via)
+        .and_then(|nb| match nb.addr.ip() {
+            IpAddr::V4(v4) => Some(v4.octets()[3]),
+            IpAddr::V6(_) => None,
+        });
+    match last {
+        Some(l) if l == BOOTSTRAP_IP => "first hop: the bootstrap node".into(),
+        Some(l) if usize::from(l) == usize::from(BOOTSTRAP_IP) + n => "direct".into(),
+        Some(l) if l > BOOTSTRAP_IP => format!("first hop: newcomer {}", l - BOOTSTRAP_IP),
+        _ => "first hop unknown".into(),
     }
 }
 
@@ -243,13 +263,20 @@ async fn exercise(
     )
     .await
     .context("building a circuit")?;
-    let circuits = src.status().await?.sessions;
-    let count = circuits
+    let sessions = src.status().await?.sessions;
+    let circuits = sessions
         .iter()
         .find(|x| x.id == session)
-        .map_or(0, |x| x.circuits.len());
+        .map(|x| x.circuits.clone())
+        .unwrap_or_default();
+    let hops: Vec<String> = circuits
+        .iter()
+        .map(|(_, via)| first_hop(src, *via, n))
+        .collect();
     s.done(format!(
-        "{count} circuit(s) from newcomer 1 to newcomer {n}"
+        "{} circuit(s) from newcomer 1 to newcomer {n} ({})",
+        circuits.len(),
+        hops.join(", ")
     ));
 
     let s = Step::begin("message latency");
