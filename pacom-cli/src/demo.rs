@@ -98,6 +98,25 @@ async fn wait_join(
     }
 }
 
+/// Waits (bounded) until the bootstrap node no longer hides `x`, and a
+/// few more pieces of F, requested under the old x, have arrived.
+async fn advert_moved_on(pb: &PacomNode, x: u8) {
+    let Some(join) = pb.joining() else { return };
+    let moved = join.wait_for(|s| s.advert != Some(x));
+    if tokio::time::timeout(Duration::from_secs(10), moved)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let have = |pb: &PacomNode| pb.popular().map_or(0, |p| p.stats.pieces_have);
+    let before = have(pb);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while have(pb) < before + 8 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Names a circuit's first hop: each node has its own 127.0.0.x.
 fn first_hop(src: &NodeHandle, via: NeighbourId, n: usize) -> String {
     let last = src
@@ -182,8 +201,12 @@ async fn world(
     n: usize,
 ) -> Result<()> {
     let s = Step::begin("bootstrap node: swarm announced");
-    let cap = u32::try_from(n + 1).unwrap_or(u32::MAX);
-    let cfg = tpl.config(BOOTSTRAP_IP, RoleName::Bootstrap, vec![cap], &popular.peers);
+    let cfg = tpl.config(
+        BOOTSTRAP_IP,
+        RoleName::Bootstrap,
+        vec![2; n],
+        &popular.peers,
+    );
     let pb = tpl.start(cfg, ids[0].clone(), BOOTSTRAP_IP).await?;
     let pb_addr = pb.local_addr();
     nodes.push(pb);
@@ -191,24 +214,24 @@ async fn world(
         s.is_bootstrap && s.swarms.iter().any(|e| e.own && e.running)
     })
     .await?;
-    let own = st.swarms.iter().find(|e| e.own).context("own swarm")?;
     s.done(format!(
-        "swarm x = {} (cap {cap}) on the DHT, x hidden in its HAVE order of F",
-        own.x
+        "{} swarms of cap 2 on the DHT, x = {} hidden in its HAVE order of F",
+        st.swarms.len(),
+        st.advert.map_or("-".into(), |x| x.to_string())
     ));
 
-    let start = Instant::now();
+    // Newcomers come one after the other; each fills a swarm (cap 2: the
+    // bootstrap node and itself), so the bootstrap node moves its advert on
+    // and the next newcomer finds another swarm.
     let mut peers = popular.peers.clone();
     peers.push(pb_addr);
     for (i, id) in ids.iter().enumerate().skip(1) {
+        let s = Step::begin(&format!("newcomer {i} joined via HAVE order"));
+        let start = Instant::now();
         let last = BOOTSTRAP_IP + i as u8;
         let cfg = tpl.config(last, RoleName::Auto, Vec::new(), &peers);
         nodes.push(tpl.start(cfg, id.clone(), last).await?);
-    }
-    for (i, node) in nodes.iter().enumerate().skip(1) {
-        let s = Step::begin(&format!("newcomer {i} joined via HAVE order"));
-        let left = JOIN_TIMEOUT.saturating_sub(start.elapsed());
-        let st = wait_join(node, left, "no swarm joined", |s| {
+        let st = wait_join(&nodes[i], JOIN_TIMEOUT, "no swarm joined", |s| {
             s.swarms.iter().any(|e| e.running && !e.own)
         })
         .await?;
@@ -228,6 +251,10 @@ async fn world(
                 e.x, e.bootstrap_ip
             ),
         );
+        peers.push(nodes[i].local_addr());
+        if i < n {
+            advert_moved_on(&nodes[0], e.x).await;
+        }
     }
 
     let handles: Vec<NodeHandle> = nodes.iter().map(|x| x.handle().clone()).collect();
