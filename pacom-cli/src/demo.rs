@@ -201,12 +201,15 @@ async fn world(
     n: usize,
 ) -> Result<()> {
     let s = Step::begin("bootstrap node: swarm announced");
-    let cfg = tpl.config(
-        BOOTSTRAP_IP,
-        RoleName::Bootstrap,
-        vec![2; n],
-        &popular.peers,
-    );
+    // Public mode: one swarm of cap 2 per newcomer, so circuits cross the
+    // bootstrap node. Private mode renders audio for every PACOM file
+    // (slow), so all newcomers share one swarm there.
+    let caps = match tpl.mode {
+        ModeName::Public => vec![2; n],
+        ModeName::Private => vec![u32::try_from(n + 1).unwrap_or(u32::MAX)],
+    };
+    let one_swarm = caps.len() == 1;
+    let cfg = tpl.config(BOOTSTRAP_IP, RoleName::Bootstrap, caps, &popular.peers);
     let pb = tpl.start(cfg, ids[0].clone(), BOOTSTRAP_IP).await?;
     let pb_addr = pb.local_addr();
     nodes.push(pb);
@@ -215,14 +218,15 @@ async fn world(
     })
     .await?;
     s.done(format!(
-        "{} swarms of cap 2 on the DHT, x = {} hidden in its HAVE order of F",
+        "{} swarm(s) of cap {} on the DHT, x = {} hidden in its HAVE order of F",
         st.swarms.len(),
+        st.members.first().map_or(0, |m| m.2),
         st.advert.map_or("-".into(), |x| x.to_string())
     ));
 
-    // Newcomers come one after the other; each fills a swarm (cap 2: the
-    // bootstrap node and itself), so the bootstrap node moves its advert on
-    // and the next newcomer finds another swarm.
+    // Newcomers come one after the other; in public mode each fills a
+    // swarm (cap 2: the bootstrap node and itself), so the bootstrap node
+    // moves its advert on and the next newcomer finds another swarm.
     let mut peers = popular.peers.clone();
     peers.push(pb_addr);
     for (i, id) in ids.iter().enumerate().skip(1) {
@@ -252,7 +256,7 @@ async fn world(
             ),
         );
         peers.push(nodes[i].local_addr());
-        if i < n {
+        if i < n && !one_swarm {
             advert_moved_on(&nodes[0], e.x).await;
         }
     }
@@ -331,11 +335,13 @@ async fn exercise(
         ModeName::Public => "",
         ModeName::Private => " (private mode: ~145 B hidden per 16 KiB block, so a small file)",
     };
-    s.done(format!(
-        "{} KiB, MD5 identical, {:.2} MiB/s{note}",
-        size >> 10,
-        size as f64 / t / (1 << 20) as f64
-    ));
+    let rate = size as f64 / t;
+    let rate = if rate >= f64::from(1 << 20) {
+        format!("{:.2} MiB/s", rate / f64::from(1 << 20))
+    } else {
+        format!("{:.2} KiB/s", rate / 1024.0)
+    };
+    s.done(format!("{} KiB, MD5 identical, {rate}{note}", size >> 10));
 
     let s = Step::begin("cover traffic on all links");
     let (data_frames, cover_frames) = frames(handles);
