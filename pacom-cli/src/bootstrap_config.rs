@@ -28,7 +28,7 @@ pub struct BootstrapSection {
     /// (IP(Pb)). Defaults to the listen IP when that is not 0.0.0.0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
-    /// UDP port of our DHT node (0: any free port).
+    /// UDP port of our DHT node (0: 6881 if free, else any).
     pub dht_port: u16,
     /// Bytes of every PACOM file; all members of a group must agree.
     pub file_size: u64,
@@ -74,7 +74,7 @@ pub struct BootstrapOverrides {
     /// The IP other peers see for this node (names our own swarms).
     #[arg(long, env = "PACOM_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
-    /// UDP port of our DHT node (0: any).
+    /// UDP port of our DHT node (0: 6881 if free, else any).
     #[arg(long, env = "PACOM_DHT_PORT")]
     pub dht_port: Option<u16>,
     /// Bytes of every PACOM file (all group members must agree).
@@ -164,7 +164,7 @@ pub const BOOTSTRAP_DOC: &str = "
 #                        node when fewer than min_bootstrap_nodes are seen within
 #                        watch_secs) or \"bootstrap\" (at once)
 # public_ip              the IP peers see for this node (default: the listen IP)
-# dht_port               UDP port of the DHT node (0: any)
+# dht_port               UDP port of the DHT node (0: 6881 if free, else any)
 # file_size              bytes of every PACOM file; the whole group must agree
 # caps                   caps of own swarms, e.g. [4, 4]; [] draws them (Pareto law)
 # max_swarms             PACOM swarms to be in at most

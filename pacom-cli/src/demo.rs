@@ -7,11 +7,13 @@
 //! message and a file cross it, and every step is timed. Exits non-zero if
 //! any step fails.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use md5::{Digest, Md5};
-use pacom_bt::node::{JoinStatus, NodeHandle, PacomNode};
+
+use pacom_bt::node::{JoinStatus, NeighbourId, NodeHandle, PacomNode};
 use pacom_core::identity::Identity;
 use pacom_core::session::Event;
 use rand::RngCore;
@@ -96,6 +98,43 @@ async fn wait_join(
     }
 }
 
+/// Waits (bounded) until the bootstrap node no longer hides `x`, and a
+/// few more pieces of F, requested under the old x, have arrived.
+async fn advert_moved_on(pb: &PacomNode, x: u8) {
+    let Some(join) = pb.joining() else { return };
+    let moved = join.wait_for(|s| s.advert != Some(x));
+    if tokio::time::timeout(Duration::from_secs(10), moved)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let have = |pb: &PacomNode| pb.popular().map_or(0, |p| p.stats.pieces_have);
+    let before = have(pb);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while have(pb) < before + 8 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Names a circuit's first hop: each node has its own 127.0.0.x.
+fn first_hop(src: &NodeHandle, via: NeighbourId, n: usize) -> String {
+    let last = src
+        .neighbours()
+        .into_iter()
+        .find(|nb| nb.id == via)
+        .and_then(|nb| match nb.addr.ip() {
+            IpAddr::V4(v4) => Some(v4.octets()[3]),
+            IpAddr::V6(_) => None,
+        });
+    match last {
+        Some(l) if l == BOOTSTRAP_IP => "first hop: the bootstrap node".into(),
+        Some(l) if usize::from(l) == usize::from(BOOTSTRAP_IP) + n => "direct".into(),
+        Some(l) if l > BOOTSTRAP_IP => format!("first hop: newcomer {}", l - BOOTSTRAP_IP),
+        _ => "first hop unknown".into(),
+    }
+}
+
 fn frames(handles: &[NodeHandle]) -> (u64, u64) {
     let mut data = 0;
     let mut cover = 0;
@@ -162,8 +201,15 @@ async fn world(
     n: usize,
 ) -> Result<()> {
     let s = Step::begin("bootstrap node: swarm announced");
-    let cap = u32::try_from(n + 1).unwrap_or(u32::MAX);
-    let cfg = tpl.config(BOOTSTRAP_IP, RoleName::Bootstrap, vec![cap], &popular.peers);
+    // Public mode: one swarm of cap 2 per newcomer, so circuits cross the
+    // bootstrap node. Private mode renders audio for every PACOM file
+    // (slow), so all newcomers share one swarm there.
+    let caps = match tpl.mode {
+        ModeName::Public => vec![2; n],
+        ModeName::Private => vec![u32::try_from(n + 1).unwrap_or(u32::MAX)],
+    };
+    let one_swarm = caps.len() == 1;
+    let cfg = tpl.config(BOOTSTRAP_IP, RoleName::Bootstrap, caps, &popular.peers);
     let pb = tpl.start(cfg, ids[0].clone(), BOOTSTRAP_IP).await?;
     let pb_addr = pb.local_addr();
     nodes.push(pb);
@@ -171,24 +217,25 @@ async fn world(
         s.is_bootstrap && s.swarms.iter().any(|e| e.own && e.running)
     })
     .await?;
-    let own = st.swarms.iter().find(|e| e.own).context("own swarm")?;
     s.done(format!(
-        "swarm x = {} (cap {cap}) on the DHT, x hidden in its HAVE order of F",
-        own.x
+        "{} swarm(s) of cap {} on the DHT, x = {} hidden in its HAVE order of F",
+        st.swarms.len(),
+        st.members.first().map_or(0, |m| m.2),
+        st.advert.map_or("-".into(), |x| x.to_string())
     ));
 
-    let start = Instant::now();
+    // Newcomers come one after the other; in public mode each fills a
+    // swarm (cap 2: the bootstrap node and itself), so the bootstrap node
+    // moves its advert on and the next newcomer finds another swarm.
     let mut peers = popular.peers.clone();
     peers.push(pb_addr);
     for (i, id) in ids.iter().enumerate().skip(1) {
+        let s = Step::begin(&format!("newcomer {i} joined via HAVE order"));
+        let start = Instant::now();
         let last = BOOTSTRAP_IP + i as u8;
         let cfg = tpl.config(last, RoleName::Auto, Vec::new(), &peers);
         nodes.push(tpl.start(cfg, id.clone(), last).await?);
-    }
-    for (i, node) in nodes.iter().enumerate().skip(1) {
-        let s = Step::begin(&format!("newcomer {i} joined via HAVE order"));
-        let left = JOIN_TIMEOUT.saturating_sub(start.elapsed());
-        let st = wait_join(node, left, "no swarm joined", |s| {
+        let st = wait_join(&nodes[i], JOIN_TIMEOUT, "no swarm joined", |s| {
             s.swarms.iter().any(|e| e.running && !e.own)
         })
         .await?;
@@ -208,6 +255,10 @@ async fn world(
                 e.x, e.bootstrap_ip
             ),
         );
+        peers.push(nodes[i].local_addr());
+        if i < n && !one_swarm {
+            advert_moved_on(&nodes[0], e.x).await;
+        }
     }
 
     let handles: Vec<NodeHandle> = nodes.iter().map(|x| x.handle().clone()).collect();
@@ -243,13 +294,20 @@ async fn exercise(
     )
     .await
     .context("building a circuit")?;
-    let circuits = src.status().await?.sessions;
-    let count = circuits
+    let sessions = src.status().await?.sessions;
+    let circuits = sessions
         .iter()
         .find(|x| x.id == session)
-        .map_or(0, |x| x.circuits.len());
+        .map(|x| x.circuits.clone())
+        .unwrap_or_default();
+    let hops: Vec<String> = circuits
+        .iter()
+        .map(|(_, via)| first_hop(src, *via, n))
+        .collect();
     s.done(format!(
-        "{count} circuit(s) from newcomer 1 to newcomer {n}"
+        "{} circuit(s) from newcomer 1 to newcomer {n} ({})",
+        circuits.len(),
+        hops.join(", ")
     ));
 
     let s = Step::begin("message latency");
@@ -277,11 +335,13 @@ async fn exercise(
         ModeName::Public => "",
         ModeName::Private => " (private mode: ~145 B hidden per 16 KiB block, so a small file)",
     };
-    s.done(format!(
-        "{} KiB, MD5 identical, {:.2} MiB/s{note}",
-        size >> 10,
-        size as f64 / t / (1 << 20) as f64
-    ));
+    let rate = size as f64 / t;
+    let rate = if rate >= f64::from(1 << 20) {
+        format!("{:.2} MiB/s", rate / f64::from(1 << 20))
+    } else {
+        format!("{:.2} KiB/s", rate / 1024.0)
+    };
+    s.done(format!("{} KiB, MD5 identical, {rate}{note}", size >> 10));
 
     let s = Step::begin("cover traffic on all links");
     let (data_frames, cover_frames) = frames(handles);

@@ -23,9 +23,9 @@ use crate::bootstrap_config::RoleName;
 use crate::config::{Config, ModeName};
 use crate::setup;
 
-/// F: 400 pieces of 16 KiB. At the PACOM nodes' popular download limit a
-/// bootstrap node needs ~25 s for it, long enough to be read by newcomers.
-const F_PIECES: u64 = 400;
+/// F: 800 pieces of 16 KiB. At the PACOM nodes' popular download limit a
+/// bootstrap node needs ~50 s for it, long enough to be read by newcomers.
+const F_PIECES: u64 = 800;
 const F_PIECE: u32 = 16 * 1024;
 const POPULAR_RATE: u64 = 256 * 1024;
 
@@ -224,6 +224,10 @@ impl Template {
         if let Some(j) = &mut node_cfg.join {
             j.join.recipe.cache = self.cache.clone();
         }
+        // A short request pipeline for F: pieces requested before the
+        // advert moves on arrive in the old order, and there are few.
+        node_cfg.engine.min_requests = 2;
+        node_cfg.engine.max_requests = 4;
         Ok(PacomNode::start(node_cfg).await?)
     }
 }

@@ -22,7 +22,7 @@ fn demo(args: &[&str], needles: &[&str]) {
     let joined = stdout.matches("decoded x = ").count();
     assert_eq!(joined, 3, "three newcomers join via HAVE orders:\n{stdout}");
     for needle in [
-        "on the DHT, x hidden in its HAVE order",
+        "hidden in its HAVE order of F",
         "circuit(s) from newcomer 1 to newcomer 3",
         "bytes identical",
         "MD5 identical",
