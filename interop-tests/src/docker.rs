@@ -248,6 +248,22 @@ pub fn leftovers(project: &str) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// The start of every Docker test: `Ok(false)` (after printing `skipped:`
+/// and the reason) when no engine answers, else `Ok(true)` once the
+/// leftovers of dead test runs are removed.
+pub fn prepare() -> Result<bool> {
+    if let Err(reason) = DockerAvailable::check() {
+        println!("skipped: {reason}");
+        eprintln!("skipped: {reason}");
+        return Ok(false);
+    }
+    let removed = cleanup_leftovers()?;
+    if !removed.is_empty() {
+        println!("removed leftovers of dead test runs: {removed:?}");
+    }
+    Ok(true)
+}
+
 /// Removes what compose projects of earlier, dead test processes left behind
 /// (a killed test cannot run its teardown). Projects of live processes are
 /// left alone: they may belong to a test running next to this one.

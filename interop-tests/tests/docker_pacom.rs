@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use interop_tests::docker::{
-    build_images, cleanup_leftovers, compose_file, leftovers, pacom_binary, unique_project,
-    wait_for, Compose, DockerAvailable,
+    build_images, compose_file, leftovers, pacom_binary, prepare, unique_project, wait_for,
+    Compose,
 };
 use serde_json::Value;
 
@@ -205,14 +205,8 @@ fn wait_inbox(swarm: &Compose, to: Pacom, text: &str, from_fp: &str) -> Result<D
 
 #[test]
 fn pacom_nodes_in_docker_bootstrap_talk_and_route_around_a_cut_relay() -> Result<()> {
-    if let Err(reason) = DockerAvailable::check() {
-        println!("skipped: {reason}");
-        eprintln!("skipped: {reason}");
+    if !prepare()? {
         return Ok(());
-    }
-    let removed = cleanup_leftovers()?;
-    if !removed.is_empty() {
-        println!("removed leftovers of dead test runs: {removed:?}");
     }
     let t0 = Instant::now();
     let bin = pacom_binary()?;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use interop_tests::docker::{
-    build_images, cleanup_leftovers, compose_file, leftovers, pacom_binary, unique_project,
-    wait_for, Compose, DockerAvailable,
+    build_images, compose_file, leftovers, pacom_binary, prepare, unique_project, wait_for,
+    Compose,
 };
 use sha1::{Digest, Sha1};
 
@@ -52,14 +52,8 @@ fn sha1_in(swarm: &Compose, service: &str, index: u32, file: &str) -> Result<Str
 
 #[test]
 fn popular_torrent_swarm_and_node_image_in_docker() -> Result<()> {
-    if let Err(reason) = DockerAvailable::check() {
-        println!("skipped: {reason}");
-        eprintln!("skipped: {reason}");
+    if !prepare()? {
         return Ok(());
-    }
-    let removed = cleanup_leftovers()?;
-    if !removed.is_empty() {
-        println!("removed leftovers of dead test runs: {removed:?}");
     }
 
     let t = Instant::now();

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{pacom, test_data, text, Node};
+use common::{fails_with, pacom, test_data, text, Node};
 
 /// 640 pieces of 16 KiB: at the popular rate below F takes ~65 s.
 const F_LEN: usize = 640 * 16 * 1024 - 777;
@@ -241,18 +241,6 @@ fn newcomers_join_through_have_orders_and_send_through_a_circuit() {
     b.stop();
     pb.stop();
     drop(dht);
-}
-
-/// A command that must fail with a one-line error naming `needle`.
-fn fails_with(out: Output, needle: &str) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "succeeded unexpectedly: {err}");
-    assert!(
-        err.contains(needle),
-        "error {err:?} does not mention {needle:?}"
-    );
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err:?}");
 }
 
 #[test]

@@ -5,12 +5,11 @@
 //! delivered after restart. Plus bad user input: one-line errors, no panics.
 
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{pacom, text, Node};
+use common::{fails_with, pacom, text, Node};
 
 const SWARM_AB: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const SWARM_BC: &str = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -18,18 +17,6 @@ const SWARM_BC: &str = "22222222222222222222222222222222222222222222222222222222
 /// files must outlast the test at the links' rates.
 const PACOM_FILE_SIZE: u64 = 512 << 20;
 const LINK_RATE: &str = "80";
-
-/// A command that must fail with a one-line error naming `needle`.
-fn fails_with(out: Output, needle: &str) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "succeeded unexpectedly: {err}");
-    assert!(
-        err.contains(needle),
-        "error {err:?} does not mention {needle:?}"
-    );
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err:?}");
-}
 
 #[test]
 fn three_processes_exchange_messages_and_a_file_and_survive_restart() {

@@ -33,6 +33,18 @@ pub fn pacom(dir: &Path, args: &[&str]) -> Output {
         .expect("run pacom")
 }
 
+/// A command that must fail with a one-line error naming `needle`.
+pub fn fails_with(out: Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "succeeded unexpectedly: {err}");
+    assert!(
+        err.contains(needle),
+        "error {err:?} does not mention {needle:?}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err:?}");
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
