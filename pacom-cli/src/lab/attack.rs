@@ -46,6 +46,11 @@ pub struct AttackArgs {
     /// PACOM: keep only this circuit of Table 4 alive (Fig. 16's case).
     #[arg(long)]
     pub only_circuit: Option<usize>,
+    /// Build the circuits (one message each, before observation starts)
+    /// but send nothing through them while the links are observed: the
+    /// control run for telling data-driven effects from the topology's.
+    #[arg(long)]
+    pub idle: bool,
 }
 
 impl AttackArgs {
@@ -67,7 +72,14 @@ impl AttackArgs {
             seconds,
             seed: common.seed,
             mix_delay_ms: self.mix_delay_ms,
-            schedules: None,
+            schedules: self.idle.then(|| {
+                let circuits = match (self.network, self.only_circuit) {
+                    (NetworkKind::Pacom, Some(_)) => 1,
+                    (NetworkKind::Pacom, None) => super::pacomnet::CIRCUITS.len(),
+                    (NetworkKind::Mix, _) => super::mixnet::CIRCUITS.len(),
+                };
+                vec![Vec::new(); circuits]
+            }),
             only: self.only_circuit,
             link_rate: self.link_rate,
             walk_p0: self.walk_p0,
@@ -110,7 +122,9 @@ pub struct DetectionPoint {
     pub rate: DetectionRate,
     /// The same scores read the other way round (the least correlated
     /// candidate guessed): far above chance means the true output link
-    /// stands out by being unlike the input, which is a leak too.
+    /// stands out by being unlike the input. That is a leak only if it
+    /// goes away when the circuit carries nothing (`--idle`): a pair of
+    /// links can also be unlike each other through delays and pacing alone.
     pub inverted: DetectionRate,
     pub chance: f64,
     /// 99 % region of random guessing, as rates.
@@ -305,6 +319,12 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
             }
         })
         .collect();
+    let traffic = if args.idle {
+        "IDLE CONTROL RUN (--idle): each circuit carried one message while being built, \
+         before the observation; no source sent anything while the links were observed."
+    } else {
+        ""
+    };
     let setup = match args.network {
         NetworkKind::Mix => format!(
             "Each source sent {:.0} s of bursty Poisson traffic (512-byte cells); mixes delay \
@@ -333,7 +353,7 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
         }
     };
     let summary = format!(
-        "# Passive flow correlation, {:?} network\n\nCircuits:\n\n{circuits}\n{setup} \
+        "# Passive flow correlation, {:?} network\n\nCircuits:\n\n{circuits}\n{setup} {traffic} \
          One-way delays between hosts uniform in [1, 100] ms. The attacker sees only packet \
          times on the links (switch frame log), the input at the relay's side and the outputs \
          as they leave it. Run took {ran:.1} s.\n\n\
