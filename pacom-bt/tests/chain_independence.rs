@@ -188,14 +188,23 @@ async fn run(shared: &Shared, leaky: Option<f64>, hidden: bool, start: &Barrier)
     let received = Arc::new(AtomicU64::new(0));
     let mut events = hc.subscribe();
     let counter = received.clone();
+    let reader_handle = hc.clone();
     let reader = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
-            if let Event::StreamData { data, .. } = ev {
+            if let Event::StreamData {
+                session,
+                stream,
+                data,
+            } = ev
+            {
                 let at = counter.load(Ordering::Relaxed);
                 for (i, x) in data.iter().enumerate() {
                     assert_eq!(*x, stream_byte(at + i as u64), "hidden stream corrupt");
                 }
                 counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                // The node's stream window reopens only for bytes the
+                // application says it consumed.
+                reader_handle.stream_consumed(session, stream, data.len());
             }
         }
     });

@@ -213,7 +213,9 @@ impl NodeHandle {
             .send(Command::StreamConsumed(session, stream, n));
     }
 
-    /// Every event from now on, losslessly, in order.
+    /// Every event from now on, losslessly, in order. A subscriber that
+    /// takes `StreamData` itself must report it with [`Self::stream_consumed`]
+    /// or the stream stalls after one window.
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = self.commands.send(Command::Subscribe(tx));
