@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use interop_tests::docker::{
-    build_images, compose_file, leftovers, pacom_binary, prepare, unique_project, wait_for,
-    Compose,
+    build_images, compose_file, leftovers, pacom_binary, prepare, unique_project, wait_for, Compose,
 };
 use sha1::{Digest, Sha1};
 
