@@ -48,7 +48,8 @@ use pacom_core::pacom_file::{CoverKind, PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
 use pacom_core::session::{Config, Event};
 use pacom_core::stats::{
-    at_resolution, counts_per_window, inter_message_times, ks_two_sample, Direction, WireEvent,
+    at_resolution, counts_per_window, inter_message_times, ks_two_sample, window, Direction,
+    WireEvent,
 };
 use rand::SeedableRng;
 use tokio::sync::Barrier;
@@ -245,16 +246,7 @@ async fn run(shared: &Shared, leaky: Option<f64>, hidden: bool, start: &Barrier)
         n.shutdown().await;
     }
     reader.abort();
-    let events = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.at >= from && e.at < from + SPAN)
-        .map(|e| WireEvent {
-            at: e.at - from,
-            ..*e
-        })
-        .collect();
+    let events = window(&seen.lock().unwrap(), from, SPAN);
     Run {
         events,
         delivered: got1 - got0,

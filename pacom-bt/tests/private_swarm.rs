@@ -6,12 +6,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pacom_bt::node::{LinkEvent, Links, NeighbourId, PacomSwarm, SwarmConfig};
+use pacom_bt::node::{LinkEvent, Links, PacomSwarm, SwarmConfig};
 use pacom_bt::{Engine, EngineConfig};
 use pacom_core::pacom_file::{PacomFile, PacomFileOptions};
 use pacom_core::schedule::PacerConfig;
 use pacom_core::swarm_profile::SwarmProfile;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+mod common;
+
+use common::{pattern, read_bytes, wait_up};
 
 const MIB: u64 = 1 << 20;
 
@@ -55,35 +59,6 @@ async fn node(
         events,
         _swarm: swarm,
     }
-}
-
-async fn wait_up(events: &mut UnboundedReceiver<LinkEvent>) -> NeighbourId {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
-            Ok(Some(LinkEvent::Up { neighbour, .. })) => return neighbour,
-            Ok(Some(_)) => {}
-            other => panic!("no link came up: {other:?}"),
-        }
-    }
-}
-
-async fn read_bytes(events: &mut UnboundedReceiver<LinkEvent>, n: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
-            Ok(Some(LinkEvent::Data { bytes, .. })) => got.extend(bytes),
-            Ok(Some(LinkEvent::Down { reason, .. })) => panic!("link down: {reason}"),
-            Ok(Some(_)) => {}
-            other => panic!("stalled after {} of {n} bytes: {other:?}", got.len()),
-        }
-    }
-    got
-}
-
-fn pattern(n: usize, salt: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(29) ^ salt ^ (i >> 8) as u8)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

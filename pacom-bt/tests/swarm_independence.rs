@@ -21,7 +21,7 @@ use pacom_bt::{Engine, EngineConfig};
 use pacom_core::pacom_file::{CoverKind, PacomFile, PacomFileOptions};
 use pacom_core::schedule::{PacerConfig, Rate};
 use pacom_core::stats::{
-    counts_per_window, inter_message_times, ks_two_sample, Direction, WireEvent,
+    counts_per_window, inter_message_times, ks_two_sample, window, Direction, WireEvent,
 };
 
 const MIB: u64 = 1 << 20;
@@ -100,14 +100,7 @@ async fn run(file: Arc<PacomFile>, rate: f64, hidden: bool) -> Run {
     eb.shutdown().await;
     let seen = seen.lock().unwrap().clone();
     let from = seen.first().map(|e| e.at).unwrap_or_default() + WARMUP;
-    let events = seen
-        .iter()
-        .filter(|e| e.at >= from && e.at < from + SPAN)
-        .map(|e| WireEvent {
-            at: e.at - from,
-            ..*e
-        })
-        .collect();
+    let events = window(&seen, from, SPAN);
     Run { events, delivered }
 }
 

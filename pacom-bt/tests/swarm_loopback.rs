@@ -20,6 +20,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+mod common;
+
+use common::{next_event, pattern, read_bytes, wait_up};
+
 const MIB: u64 = 1 << 20;
 
 struct Node {
@@ -62,40 +66,6 @@ async fn node(
         events,
         swarm,
     }
-}
-
-async fn next_event(events: &mut UnboundedReceiver<LinkEvent>) -> LinkEvent {
-    tokio::time::timeout(Duration::from_secs(20), events.recv())
-        .await
-        .expect("event in time")
-        .expect("hub alive")
-}
-
-async fn wait_up(events: &mut UnboundedReceiver<LinkEvent>) -> NeighbourId {
-    loop {
-        if let LinkEvent::Up { neighbour, .. } = next_event(events).await {
-            return neighbour;
-        }
-    }
-}
-
-/// Reads `n` link bytes from the events (ignoring other events).
-async fn read_bytes(events: &mut UnboundedReceiver<LinkEvent>, n: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match next_event(events).await {
-            LinkEvent::Data { bytes, .. } => got.extend(bytes),
-            LinkEvent::Down { reason, .. } => panic!("link down: {reason}"),
-            _ => {}
-        }
-    }
-    got
-}
-
-fn pattern(n: usize, salt: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31) ^ salt ^ (i >> 9) as u8)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

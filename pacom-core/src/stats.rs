@@ -107,6 +107,19 @@ pub fn inter_message_times(events: &[WireEvent]) -> Vec<f64> {
 /// `samples` as an observer with a clock of resolution `step` sees them:
 /// each value rounded down to a multiple of `step` (in units of `step`).
 ///
+/// The events in `[from, from + span)`, timed from `from`: records cut to
+/// the same span compare directly, whenever each one started.
+pub fn window(events: &[WireEvent], from: Duration, span: Duration) -> Vec<WireEvent> {
+    events
+        .iter()
+        .filter(|e| e.at >= from && e.at < from + span)
+        .map(|e| WireEvent {
+            at: e.at - from,
+            ..*e
+        })
+        .collect()
+}
+
 /// Times measured inside a host carry its task scheduling and processing
 /// jitter (microseconds) that an observer of a real network never sees
 /// through the network's own; comparing at the resolution the scheduler
@@ -149,6 +162,19 @@ mod tests {
     fn sample<D: Distribution<f64>>(d: D, n: usize, seed: u64) -> Vec<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..n).map(|_| d.sample(&mut rng)).collect()
+    }
+
+    #[test]
+    fn window_keeps_the_span_and_retimes_it() {
+        let ev = |ms: u64| WireEvent {
+            at: Duration::from_millis(ms),
+            size: 17,
+            dir: Direction::Out,
+        };
+        let all: Vec<WireEvent> = [5, 10, 15, 30].into_iter().map(ev).collect();
+        let cut = window(&all, Duration::from_millis(10), Duration::from_millis(20));
+        let at: Vec<u64> = cut.iter().map(|e| e.at.as_millis() as u64).collect();
+        assert_eq!(at, vec![0, 5]);
     }
 
     #[test]
