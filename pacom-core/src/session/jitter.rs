@@ -23,7 +23,8 @@ use crate::circuit::NeighbourId;
 pub(super) struct Held {
     pub due: Duration,
     pub to: NeighbourId,
-    pub cell: Cell,
+    /// The framed cell, as it will be written to the link.
+    pub bytes: Vec<u8>,
 }
 
 impl<R: RngCore + CryptoRng> Node<R> {
@@ -31,6 +32,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
     /// random delay (at once when the jitter is zero).
     pub(super) fn send_handshake_copies(&mut self, to: &[NeighbourId], cell: &Cell, now: Duration) {
         let max = self.cfg.handshake_jitter;
+        let bytes = cell.to_framed();
         for &n in to {
             if max.is_zero() {
                 self.send_cell(n, cell);
@@ -40,7 +42,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             self.held.push(Held {
                 due: now + wait,
                 to: n,
-                cell: cell.clone(),
+                bytes: bytes.clone(),
             });
         }
         self.release_handshakes(now);
@@ -56,7 +58,9 @@ impl<R: RngCore + CryptoRng> Node<R> {
             .partition(|h| h.due <= now);
         self.held = keep;
         for h in due {
-            self.send_cell(h.to, &h.cell);
+            if let Some(nb) = self.neighbours.get_mut(&h.to) {
+                nb.out.extend_from_slice(&h.bytes);
+            }
         }
     }
 

@@ -501,6 +501,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             buffers.push(nb.reader.pending_bytes());
             buffers.push(nb.out.as_slice());
         }
+        buffers.extend(self.held.iter().map(|h| h.bytes.as_slice()));
         RelayState {
             records: self.table.records().collect(),
             seen: self.table.seen_ids().map(|(h, _)| *h).collect(),
