@@ -61,6 +61,8 @@ fn relay_counts(jitter: Duration, n: usize) -> ([usize; 4], Duration) {
         let quiet = sim.now() + Duration::from_secs(1) + jitter * 2;
         sim.run_until(quiet, |_| false);
     }
+    // Every held copy went out (or was dropped with its link).
+    assert!((0..6).all(|i| sim.node(i).held_handshakes() == 0));
     (counts, slowest)
 }
 

@@ -11,6 +11,7 @@
 //! links' one-way delays, which copy arrives first is decided by the draws,
 //! not by the links.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::{CryptoRng, Rng, RngCore};
@@ -19,12 +20,24 @@ use super::node::Node;
 use crate::cell::Cell;
 use crate::circuit::NeighbourId;
 
-/// A handshake copy waiting for its release time.
+/// Handshake copies waiting for their release time, in release order.
+#[derive(Default)]
 pub(super) struct Held {
-    pub due: Duration,
-    pub to: NeighbourId,
-    /// The framed cell, as it will be written to the link.
-    pub bytes: Vec<u8>,
+    /// (due, insertion number) → (neighbour, framed cell).
+    queue: BTreeMap<(Duration, u64), (NeighbourId, Vec<u8>)>,
+    next: u64,
+}
+
+impl Held {
+    fn push(&mut self, due: Duration, to: NeighbourId, bytes: Vec<u8>) {
+        self.queue.insert((due, self.next), (to, bytes));
+        self.next += 1;
+    }
+
+    /// The framed cells held, for [`Node::relay_state`].
+    pub fn buffers(&self) -> impl Iterator<Item = &[u8]> {
+        self.queue.values().map(|(_, b)| b.as_slice())
+    }
 }
 
 impl<R: RngCore + CryptoRng> Node<R> {
@@ -32,50 +45,45 @@ impl<R: RngCore + CryptoRng> Node<R> {
     /// random delay (at once when the jitter is zero).
     pub(super) fn send_handshake_copies(&mut self, to: &[NeighbourId], cell: &Cell, now: Duration) {
         let max = self.cfg.handshake_jitter;
+        if max.is_zero() {
+            for &n in to {
+                self.send_cell(n, cell);
+            }
+            return;
+        }
         let bytes = cell.to_framed();
         for &n in to {
-            if max.is_zero() {
-                self.send_cell(n, cell);
-                continue;
-            }
             let wait = Duration::from_secs_f64(self.rng.gen_range(0.0..=max.as_secs_f64()));
-            self.held.push(Held {
-                due: now + wait,
-                to: n,
-                bytes: bytes.clone(),
-            });
+            self.held.push(now + wait, n, bytes.clone());
         }
         self.release_handshakes(now);
     }
 
     /// Sends every held copy that is due at `now`.
     pub(super) fn release_handshakes(&mut self, now: Duration) {
-        if self.held.is_empty() {
-            return;
-        }
-        let (due, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|h| h.due <= now);
-        self.held = keep;
-        for h in due {
-            if let Some(nb) = self.neighbours.get_mut(&h.to) {
-                nb.out.extend_from_slice(&h.bytes);
+        while let Some(entry) = self.held.queue.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (to, bytes) = entry.remove();
+            if let Some(nb) = self.neighbours.get_mut(&to) {
+                nb.out.extend_from_slice(&bytes);
             }
         }
     }
 
     /// Forgets copies for a neighbour that went away.
     pub(super) fn drop_held_for(&mut self, n: NeighbourId) {
-        self.held.retain(|h| h.to != n);
+        self.held.queue.retain(|_, (to, _)| *to != n);
     }
 
     /// When the next held copy is due.
     pub(super) fn next_release(&self) -> Option<Duration> {
-        self.held.iter().map(|h| h.due).min()
+        self.held.queue.keys().next().map(|k| k.0)
     }
 
     /// Handshake copies waiting to go out.
     pub fn held_handshakes(&self) -> usize {
-        self.held.len()
+        self.held.queue.len()
     }
 }

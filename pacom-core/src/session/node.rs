@@ -127,7 +127,7 @@ pub struct Node<R> {
     pub(super) stats: NodeStats,
     pub(super) next_session: u64,
     /// Handshake copies waiting for their random delay.
-    pub(super) held: Vec<super::jitter::Held>,
+    pub(super) held: super::jitter::Held,
 }
 
 impl<R: RngCore + CryptoRng> Node<R> {
@@ -146,7 +146,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             events: VecDeque::new(),
             stats: NodeStats::default(),
             next_session: 0,
-            held: Vec::new(),
+            held: Default::default(),
         }
     }
 
@@ -501,7 +501,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             buffers.push(nb.reader.pending_bytes());
             buffers.push(nb.out.as_slice());
         }
-        buffers.extend(self.held.iter().map(|h| h.bytes.as_slice()));
+        buffers.extend(self.held.buffers());
         RelayState {
             records: self.table.records().collect(),
             seen: self.table.seen_ids().map(|(h, _)| *h).collect(),
