@@ -75,6 +75,14 @@ pub struct Circuit {
     pub handshake_timeout_secs: f64,
     pub handshake_retries: u32,
     pub silence_timeout_secs: f64,
+    /// Each handshake copy waits a delay uniform in [0, this] before it is
+    /// sent, so circuits do not follow the lowest-delay links.
+    #[serde(default = "default_handshake_jitter")]
+    pub handshake_jitter_secs: f64,
+}
+
+fn default_handshake_jitter() -> f64 {
+    pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64()
 }
 
 impl Default for Circuit {
@@ -87,6 +95,7 @@ impl Default for Circuit {
             handshake_timeout_secs: d.handshake_timeout.as_secs_f64(),
             handshake_retries: d.handshake_retries,
             silence_timeout_secs: d.silence_timeout.as_secs_f64(),
+            handshake_jitter_secs: d.handshake_jitter.as_secs_f64(),
         }
     }
 }
@@ -168,6 +177,9 @@ pub struct Overrides {
     /// Seconds to wait for a handshake response before retrying.
     #[arg(long, env = "PACOM_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<f64>,
+    /// Largest random delay (seconds) before each handshake copy is sent.
+    #[arg(long, env = "PACOM_HANDSHAKE_JITTER")]
+    pub handshake_jitter: Option<f64>,
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
@@ -254,6 +266,9 @@ impl Config {
         if let Some(v) = o.handshake_timeout {
             self.circuit.handshake_timeout_secs = v;
         }
+        if let Some(v) = o.handshake_jitter {
+            self.circuit.handshake_jitter_secs = v;
+        }
         if o.exit {
             self.exit.enabled = true;
         }
@@ -295,6 +310,12 @@ impl Config {
             if !(t.is_finite() && t > 0.0 && t < 86_400.0) {
                 bail!("{name} must be a positive number of seconds");
             }
+        }
+        let j = c.handshake_jitter_secs;
+        if !(j.is_finite() && j >= 0.0 && j < c.handshake_timeout_secs) {
+            bail!(
+                "circuit.handshake_jitter_secs must be at least 0 and below the handshake time-out"
+            );
         }
         self.exit.check()?;
         self.socks.check()?;

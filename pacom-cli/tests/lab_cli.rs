@@ -225,29 +225,58 @@ fn pacom_links_resist_flow_correlation() {
     }
     let summary = std::fs::read_to_string(all.path().join("summary.md")).unwrap();
     eprintln!("{summary}");
-    // Chance differs per hop (1 / the relay's other links); the CSV gives
-    // the exact 99 % region of random guessing for the pooled trials. The
-    // attacks must not beat it. Their rate can fall *below* it: the true
-    // output link is then the least correlated one (`inverted_rate`), an
-    // open defect seen also without any data (docs/lab/README.md), so the
-    // lower bound is reported, not asserted.
+    let candidates = std::fs::read_to_string(all.path().join("candidates.md")).unwrap();
+    eprintln!("{}", candidates.lines().next().unwrap_or_default());
+    // An attacker whose guess says nothing about the circuit: the rate of
+    // each attack, and of its inverted guess (the least correlated
+    // candidate, an attacker too), must lie in the 99 % region of such a
+    // guesser. That region (`null_*`) keeps the guesses the attacker made
+    // and draws each hop's true link uniformly from its candidates: the
+    // windows of one hop are not independent trials, because the scores
+    // follow the links' delays (with no circuit at all, docs/lab), so
+    // the binomial region of independent trials (`chance_*`, printed) is
+    // too narrow to test against. Circuits that prefer low-delay links
+    // (no handshake jitter) put the true link on the same side of every
+    // hop and leave this region.
     for r in pooled(all.path(), 2.0) {
         let (hits, trials) = (num(&r, "hits"), num(&r, "trials"));
         assert!(trials >= 40.0, "too few relay hops observed: {r:?}");
-        let rate = hits / trials;
+        let (rate, inverted) = (hits / trials, num(&r, "inverted_rate"));
+        eprintln!(
+            "{}: {rate:.3} (inverted {inverted:.3}); chance {} (binomial 99 % {}–{}, \
+             guess-null {}–{}, inverted {}–{})",
+            r["attack"],
+            r["chance"],
+            r["chance_lo99"],
+            r["chance_hi99"],
+            r["null_lo99"],
+            r["null_hi99"],
+            r["inverted_null_lo99"],
+            r["inverted_null_hi99"]
+        );
+        assert!(
+            num(&r, "null_lo99") <= rate && rate <= num(&r, "null_hi99"),
+            "PACOM detection outside random guessing: {r:?}"
+        );
+        assert!(
+            num(&r, "inverted_null_lo99") <= inverted && inverted <= num(&r, "inverted_null_hi99"),
+            "the least correlated guess beats or trails random guessing: {r:?}"
+        );
         assert!(
             rate <= num(&r, "chance_hi99"),
             "PACOM detection above random guessing: {r:?}"
         );
-        if rate < num(&r, "chance_lo99") {
-            eprintln!("below random guessing (inverted guess beats chance): {r:?}");
-        }
     }
-    // Fig. 16's case: circuit 4 alone, nothing to hide among.
+    // Fig. 16's case: circuit 4 alone, nothing to hide among: at or below
+    // chance. With one to three hops the guess-null region spans nearly
+    // every outcome, and the inverted guess is set by where the target's
+    // link ranks in delay at the last relay (with seed 1 it is the lowest
+    // at both P4 and P5, whichever the circuit takes), so it is printed.
     let one = tempfile::tempdir().unwrap();
     assert!(pacom_attack(one.path(), &["--only-circuit", "4"]));
     for r in pooled(one.path(), 2.0) {
         assert!(num(&r, "trials") >= 10.0, "{r:?}");
+        eprintln!("one circuit: {r:?}");
         assert!(
             num(&r, "detection_rate") <= num(&r, "chance_hi99"),
             "one circuit alone is found: {r:?}"

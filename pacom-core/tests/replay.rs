@@ -78,7 +78,11 @@ fn received(l: &Line, node: usize) -> usize {
 
 #[test]
 fn replayed_handshakes_and_data_cells_are_rejected() {
-    let cfg = Config::default();
+    // The line delivers at once and never advances the clock: no jitter.
+    let cfg = Config {
+        handshake_jitter: Duration::ZERO,
+        ..Config::default()
+    };
     let mut l = Line::new(&cfg);
     let t0 = Duration::from_secs(1);
     let target = identities(3)[2].contact().clone();
@@ -167,6 +171,7 @@ fn replayed_handshakes_and_data_cells_are_rejected() {
 fn relay_state_never_holds_key_or_payload() {
     let cfg = Config {
         max_fragment: 1000,
+        handshake_jitter: Duration::ZERO,
         ..Config::default()
     };
     let mut l = Line::new(&cfg);

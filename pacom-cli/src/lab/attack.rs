@@ -12,11 +12,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use pacom_core::analysis::detect::{
-    chance_interval, clopper_pearson, guess, Closer, DetectionRate,
+    chance_interval, clopper_pearson, guess, guess_null_interval, Closer, DetectionRate,
 };
 use pacom_core::analysis::frequency::{flow_distance, PAPER_BIN as FREQ_BIN};
 use pacom_core::analysis::mutual_info::{flow_mutual_information, MiParams};
 
+use super::candidates;
 use super::error::LabCmdError;
 use super::network::{NetworkKind, Observation, RunPlan};
 use super::plot::{try_line_chart, Chart, Scale, Series};
@@ -43,6 +44,11 @@ pub struct AttackArgs {
     /// to three relays, like Table 4's.
     #[arg(long, default_value_t = 0.5)]
     pub walk_p0: f64,
+    /// PACOM: largest random delay (s) before a node sends each copy of a
+    /// handshake (the node's default keeps circuits from following the
+    /// lowest-delay links; 0 reproduces fastest-path circuits).
+    #[arg(long, default_value_t = pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64())]
+    pub handshake_jitter: f64,
     /// PACOM: keep only this circuit of Table 4 alive (Fig. 16's case).
     #[arg(long)]
     pub only_circuit: Option<usize>,
@@ -51,6 +57,11 @@ pub struct AttackArgs {
     /// control run for telling data-driven effects from the topology's.
     #[arg(long)]
     pub idle: bool,
+    /// PACOM: build no circuit and send nothing; score every relay's input
+    /// against its other output links (`candidates.csv`). The control for
+    /// effects of the links alone (delay, pacing) on the MI ranking.
+    #[arg(long)]
+    pub no_circuits: bool,
 }
 
 impl AttackArgs {
@@ -83,6 +94,7 @@ impl AttackArgs {
             only: self.only_circuit,
             link_rate: self.link_rate,
             walk_p0: self.walk_p0,
+            handshake_jitter: self.handshake_jitter,
             message_bytes: super::pacomnet::MESSAGE_BYTES,
         })
     }
@@ -130,6 +142,15 @@ pub struct DetectionPoint {
     /// 99 % region of random guessing, as rates.
     pub chance_lo: f64,
     pub chance_hi: f64,
+    /// 99 % region of an attacker whose guesses carry no information on
+    /// the truth, given the guesses it made (each hop's true link drawn
+    /// uniformly from its candidates): the null that stays valid when a
+    /// hop's windows are not independent trials, as rates.
+    pub null_lo: f64,
+    pub null_hi: f64,
+    /// The same for the inverted guess.
+    pub inverted_null_lo: f64,
+    pub inverted_null_hi: f64,
 }
 
 /// Observation windows for a run of `seconds`: doubling from 0.5 s up to
@@ -154,9 +175,15 @@ pub fn detect(
             let mut per_hop = vec![DetectionRate::default(); max_hop + 1];
             let mut inverted = vec![DetectionRate::default(); max_hop + 1];
             let mut odds: Vec<Vec<f64>> = vec![Vec::new(); max_hop + 1];
+            // Per observed hop: how often each candidate was named.
+            let mut named: Vec<[Vec<u64>; 2]> = obs
+                .hops
+                .iter()
+                .map(|h| [vec![0; h.candidates.len()], vec![0; h.candidates.len()]])
+                .collect();
             let mut start = 1.0;
             while start + w <= obs.duration {
-                for hop in &obs.hops {
+                for (j, hop) in obs.hops.iter().enumerate() {
                     let input = &obs.links[hop.input].at_receiver;
                     let scores = hop
                         .candidates
@@ -178,6 +205,9 @@ pub fn detect(
                         })
                         .collect::<Result<Vec<f64>, _>>()?;
                     let pick = guess(&scores, attack.closer(), &mut rng);
+                    if let Some(i) = pick {
+                        named[j][0][i] += 1;
+                    }
                     let correct = pick.map(|i| hop.candidates[i]) == Some(hop.truth);
                     per_hop[0].record(correct);
                     per_hop[hop.hop].record(correct);
@@ -186,6 +216,9 @@ pub fn detect(
                         Closer::Lower => Closer::Higher,
                     };
                     let pick = guess(&scores, other, &mut rng);
+                    if let Some(i) = pick {
+                        named[j][1][i] += 1;
+                    }
                     let correct = pick.map(|i| hop.candidates[i]) == Some(hop.truth);
                     inverted[0].record(correct);
                     inverted[hop.hop].record(correct);
@@ -199,6 +232,18 @@ pub fn detect(
                 if rate.trials > 0 {
                     let n = odds[hop].len() as f64;
                     let (lo, hi) = chance_interval(&odds[hop], 0.99)?;
+                    let null = |k: usize| {
+                        let g: Vec<Vec<u64>> = obs
+                            .hops
+                            .iter()
+                            .zip(&named)
+                            .filter(|(h, _)| hop == 0 || h.hop == hop)
+                            .map(|(_, n)| n[k].clone())
+                            .collect();
+                        guess_null_interval(&g, 0.99).map(|(lo, hi)| (lo as f64 / n, hi as f64 / n))
+                    };
+                    let (null_lo, null_hi) = null(0)?;
+                    let (inverted_null_lo, inverted_null_hi) = null(1)?;
                     out.push(DetectionPoint {
                         attack,
                         window: w,
@@ -208,6 +253,10 @@ pub fn detect(
                         chance: odds[hop].iter().sum::<f64>() / n,
                         chance_lo: lo as f64 / n,
                         chance_hi: hi as f64 / n,
+                        null_lo,
+                        null_hi,
+                        inverted_null_lo,
+                        inverted_null_hi,
                     });
                 }
             }
@@ -222,6 +271,15 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
     let plan = args.plan(&common)?;
     let out = Output::create(&common.out_dir(name))?;
     let started = std::time::Instant::now();
+    if args.no_circuits {
+        if args.network != NetworkKind::Pacom {
+            return Err(LabCmdError::Param(
+                "--no-circuits applies to --network pacom".into(),
+            ));
+        }
+        let (obs, _) = super::pacomnet::run_pairs(&plan, &[])?;
+        return write_candidates(&out, &obs, plan.seed, started.elapsed().as_secs_f64());
+    }
     let obs = args.network.observe(&plan)?;
     let ran = started.elapsed().as_secs_f64();
     let points = detect(&obs, &windows(obs.duration), common.seed)?;
@@ -238,6 +296,10 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
         "chance_lo99",
         "chance_hi99",
         "inverted_rate",
+        "null_lo99",
+        "null_hi99",
+        "inverted_null_lo99",
+        "inverted_null_hi99",
     ]);
     for p in &points {
         let (lo, hi) = clopper_pearson(p.rate.hits, p.rate.trials, 0.95)?;
@@ -258,6 +320,10 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
             f(p.chance_lo, 3),
             f(p.chance_hi, 3),
             f(p.inverted.rate(), 3),
+            f(p.null_lo, 3),
+            f(p.null_hi, 3),
+            f(p.inverted_null_lo, 3),
+            f(p.inverted_null_hi, 3),
         ]);
     }
     out.csv("detection.csv", &table)?;
@@ -358,13 +424,51 @@ pub fn run(args: AttackArgs, common: Common, name: &str) -> Result<(), LabCmdErr
          times on the links (switch frame log), the input at the relay's side and the outputs \
          as they leave it. Run took {ran:.1} s.\n\n\
          Detection rate (hop `all` pools every hop of every circuit; `chance_lo99`–`chance_hi99` \
-         is the 99 % region of random guessing; `inverted_rate` guesses the least correlated \
-         candidate instead):\n\n{}\nLinks:\n\n{}\n{paper}\n",
+         is the 99 % region of random guessing with independent trials; `inverted_rate` guesses \
+         the least correlated candidate instead; `null_lo99`–`null_hi99` (and `inverted_…` for \
+         the inverted guess) is the 99 % region if the guesses carry no information on the \
+         truth, given the guesses made: each hop's true link uniform among its candidates. It \
+         is the valid null when a hop's windows are not independent trials, e.g. when scores \
+         follow the links' delays, see `candidates.md`):\n\n{}\nLinks:\n\n{}\n{paper}\n",
         args.network,
         table.markdown(),
         links.markdown()
     );
     out.write("summary.md", &summary)?;
     println!("{}", table.text());
+    if args.network == NetworkKind::Pacom {
+        write_candidates(&out, &obs, plan.seed, ran)?;
+    }
+    Ok(())
+}
+
+/// Window of the per-candidate mean MI (the CI test's window).
+const CANDIDATE_WINDOW: f64 = 2.0;
+
+/// Writes `candidates.csv` (every relay input against its other output
+/// links, circuits' continuations marked) and prints its summary.
+fn write_candidates(
+    out: &Output,
+    obs: &Observation,
+    seed: u64,
+    ran: f64,
+) -> Result<(), LabCmdError> {
+    let topology = super::pacomnet::topology(seed);
+    let sets = candidates::all_sets(obs);
+    let (table, s) = candidates::table(obs, &topology, &sets, CANDIDATE_WINDOW)?;
+    out.csv("candidates.csv", &table)?;
+    let line = format!(
+        "candidate sets: {} (window {CANDIDATE_WINDOW} s, run {ran:.0} s); mean Spearman \
+         rho(delay, MI) = {:.3}, rho(alphabet, MI) = {:.3}; {} with a circuit: true \
+         continuation's delay rank {:.3}, MI rank {:.3} (0 = lowest, 0.5 = none)",
+        s.sets,
+        s.rho_delay_mi,
+        s.rho_alphabet_mi,
+        s.with_truth,
+        s.truth_delay_rank,
+        s.truth_mi_rank
+    );
+    out.write("candidates.md", &format!("{line}\n\n{}", table.markdown()))?;
+    println!("{line}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod anonymity;
 pub mod attack;
+pub mod candidates;
 pub mod cover;
 pub mod error;
 pub mod mixnet;

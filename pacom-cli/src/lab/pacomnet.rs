@@ -63,6 +63,14 @@ const WARMUP_TRIES: usize = 5;
 /// mix sources).
 pub const MESSAGE_BYTES: usize = 480;
 
+/// The hosts with their one-way delays, uniform in [1, 100] ms, drawn
+/// from `seed`.
+pub fn topology(seed: u64) -> Topology {
+    let names = hosts();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Topology::full_mesh(&refs, 79, 1.0, 100.0, seed)
+}
+
 pub fn hosts() -> Vec<String> {
     (1..=8).map(|i| format!("p{i}")).collect()
 }
@@ -153,9 +161,7 @@ pub fn run_pairs(
             .map(|_| bursty_schedule(&mut rng, plan.seconds))
             .collect(),
     };
-    let names = hosts();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let topology = Topology::full_mesh(&refs, 79, 1.0, 100.0, plan.seed);
+    let topology = topology(plan.seed);
     let lab = Lab::up(&topology)?;
     let exe = std::env::current_exe().map_err(|e| failed(format!("locating pacom: {e}")))?;
     let tmp = TempDir(std::env::temp_dir().join(format!("pacom-lab-pacom-{}", std::process::id())));
@@ -267,6 +273,7 @@ fn start_nodes(
             .args(["init", "--mode", "public", "--listen", &listen])
             .args(["--link-rate", &plan.link_rate.to_string()])
             .args(["--p0", &plan.walk_p0.to_string()])
+            .args(["--handshake-jitter", &plan.handshake_jitter.to_string()])
             .args(["--circuits", "1", "--handshake-timeout", "5"])
             .env_remove("PACOM_DATA_DIR")
             .output()

@@ -185,6 +185,45 @@ pub fn chance_interval(chance: &[f64], confidence: f64) -> Result<(u64, u64), An
         }
         pmf = next;
     }
+    Ok(cut(&pmf, confidence))
+}
+
+/// Acceptance region of an attacker whose guesses say nothing about the
+/// truth, given the guesses it made. `guesses[h][c]` counts the trials of
+/// hop `h` in which it named candidate `c`. Under that null the true link
+/// of each hop is any of its candidates with equal probability (whatever
+/// the attacker's scores are driven by), so hop `h` scores
+/// `guesses[h][c]` hits for a uniform `c`, independently across hops; the
+/// region is the exact law of the total, cut as in [`chance_interval`].
+///
+/// Unlike [`chance_interval`], which treats every trial as an independent
+/// coin, this holds when the trials of a hop are not independent: scores
+/// that follow a property of the links (e.g. their delay) pick the same
+/// candidate window after window, and a hop's trials then all hit or all
+/// miss together.
+pub fn guess_null_interval(
+    guesses: &[Vec<u64>],
+    confidence: f64,
+) -> Result<(u64, u64), AnalysisError> {
+    probability("confidence", confidence)?;
+    let mut pmf = vec![1.0f64];
+    for hop in guesses.iter().filter(|g| !g.is_empty()) {
+        let top = *hop.iter().max().unwrap_or(&0) as usize;
+        let p = 1.0 / hop.len() as f64;
+        let mut next = vec![0.0; pmf.len() + top];
+        for (k, &q) in pmf.iter().enumerate() {
+            for &h in hop {
+                next[k + h as usize] += q * p;
+            }
+        }
+        pmf = next;
+    }
+    Ok(cut(&pmf, confidence))
+}
+
+/// `[lo, hi]` holding at least `confidence` of `pmf`, each tail at most
+/// half of the rest.
+fn cut(pmf: &[f64], confidence: f64) -> (u64, u64) {
     let tail = (1.0 - confidence) / 2.0;
     let mut lo = 0usize;
     let mut below = 0.0;
@@ -198,7 +237,7 @@ pub fn chance_interval(chance: &[f64], confidence: f64) -> Result<(u64, u64), An
         above += pmf[hi];
         hi -= 1;
     }
-    Ok((lo as u64, hi as u64))
+    (lo as u64, hi as u64)
 }
 
 #[cfg(test)]
@@ -251,6 +290,28 @@ mod tests {
         let (lo, hi) = chance_interval(&mixed, 0.99).unwrap();
         assert!(lo < 75 && hi > 75 && hi - lo < 45, "{lo} {hi}");
         assert!(chance_interval(&[1.5], 0.99).is_err());
+    }
+
+    #[test]
+    fn guess_null_interval_is_chance_for_independent_trials_and_wide_for_stuck_ones() {
+        // 300 hops of one trial each, three candidates: the same law as
+        // 300 independent trials at 1/3.
+        let single: Vec<Vec<u64>> = (0..300)
+            .map(|i| {
+                let mut g = vec![0; 3];
+                g[i % 3] = 1;
+                g
+            })
+            .collect();
+        assert_eq!(guess_null_interval(&single, 0.99).unwrap(), (79, 121));
+        // 30 hops of 10 trials that always name the same candidate: the
+        // total moves in steps of 10, so the region is far wider than the
+        // binomial one for 300 trials, and 0 or 300 hits stay outside.
+        let stuck: Vec<Vec<u64>> = (0..30).map(|_| vec![10, 0, 0]).collect();
+        let (lo, hi) = guess_null_interval(&stuck, 0.99).unwrap();
+        assert!(lo <= 40 && hi >= 170 && lo > 0 && hi < 300, "{lo} {hi}");
+        assert!(guess_null_interval(&stuck, 1.5).is_err());
+        assert_eq!(guess_null_interval(&[], 0.99).unwrap(), (0, 0));
     }
 
     #[test]

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// Default of [`Config::handshake_jitter`]: large against WAN one-way
+/// delays (tens of ms), small against the handshake time-out.
+pub const DEFAULT_HANDSHAKE_JITTER: Duration = Duration::from_millis(1000);
+
 /// Configuration of a [`super::Node`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -11,6 +15,13 @@ pub struct Config {
     /// of all (controlled random walk, paper extension 2). With `p0 > 0` the
     /// source itself also sends to one random neighbour.
     pub walk_p0: f64,
+    /// Each handshake copy we send or relay waits a delay drawn uniformly
+    /// from `[0, handshake_jitter]`, so that the first copy to reach the
+    /// target, hence the circuit's path, depends on these draws rather
+    /// than on the links' delays (which an observer can see). Keep it
+    /// large against one-way link delays; zero sends at once (the fastest
+    /// path wins). Costs about half of it per hop of set-up time.
+    pub handshake_jitter: Duration,
     /// Circuits kept per session (extension 1): the target answers the first
     /// `k` copies from distinct neighbours.
     pub circuits_per_peer: usize,
@@ -56,6 +67,7 @@ impl Default for Config {
         Config {
             ttl: 12,
             walk_p0: 0.0,
+            handshake_jitter: DEFAULT_HANDSHAKE_JITTER,
             circuits_per_peer: 2,
             handshake_timeout: Duration::from_secs(10),
             handshake_retries: 3,

@@ -72,9 +72,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
                     ttl,
                     sealed: sealed.clone(),
                 };
-                for n in &next_hops {
-                    self.send_cell(*n, &cell);
-                }
+                self.send_handshake_copies(&next_hops, &cell, now);
                 self.stats.handshakes_forwarded += 1;
                 self.table.insert(RelayRecord {
                     last_hop: from,

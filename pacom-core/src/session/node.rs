@@ -126,6 +126,8 @@ pub struct Node<R> {
     pub(super) events: VecDeque<Event>,
     pub(super) stats: NodeStats,
     pub(super) next_session: u64,
+    /// Handshake copies waiting for their random delay.
+    pub(super) held: super::jitter::Held,
 }
 
 impl<R: RngCore + CryptoRng> Node<R> {
@@ -144,6 +146,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             events: VecDeque::new(),
             stats: NodeStats::default(),
             next_session: 0,
+            held: Default::default(),
         }
     }
 
@@ -174,6 +177,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
     /// on the other side so the endpoints rebuild at once.
     pub fn on_neighbour_down(&mut self, n: NeighbourId, now: Duration) {
         self.neighbours.remove(&n);
+        self.drop_held_for(n);
         let lost: Vec<CircKey> = self.circuits.keys().filter(|k| k.1 == n).copied().collect();
         for k in lost {
             self.lose_circuit(k, false, now);
@@ -404,9 +408,8 @@ impl<R: RngCore + CryptoRng> Node<R> {
             sealed,
         };
         let all: Vec<NeighbourId> = self.neighbours.keys().copied().collect();
-        for n in self.pick_next_hops(&all) {
-            self.send_cell(n, &cell);
-        }
+        let next_hops = self.pick_next_hops(&all);
+        self.send_handshake_copies(&next_hops, &cell, now);
         self.stats.handshakes_started += 1;
         if rebuild {
             self.stats.rebuilds += 1;
@@ -498,6 +501,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             buffers.push(nb.reader.pending_bytes());
             buffers.push(nb.out.as_slice());
         }
+        buffers.extend(self.held.buffers());
         RelayState {
             records: self.table.records().collect(),
             seen: self.table.seen_ids().map(|(h, _)| *h).collect(),

@@ -25,6 +25,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
 
     /// Runs everything due at `now`.
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.release_handshakes(now);
         // Handshakes whose response window closed.
         let expired: Vec<HandshakeId> = self
             .pending
@@ -125,5 +126,8 @@ impl<R: RngCore + CryptoRng> Node<R> {
             .min()
             // Purge deadlines are inclusive; wake just after them.
             .map(|t| t + Duration::from_millis(1))
+            .into_iter()
+            .chain(self.next_release())
+            .min()
     }
 }
