@@ -87,6 +87,8 @@ struct Run {
     /// B's frames to C in the span.
     data_frames: u64,
     cover_frames: u64,
+    /// B's frames to C built on the request path (none staged ahead).
+    unstaged_frames: u64,
 }
 
 fn file(seed: u8) -> Arc<PacomFile> {
@@ -252,6 +254,7 @@ async fn run(shared: &Shared, leaky: Option<f64>, hidden: bool, start: &Barrier)
         delivered: got1 - got0,
         data_frames: s1.data_frames_sent - s0.data_frames_sent,
         cover_frames: s1.cover_frames_sent - s0.cover_frames_sent,
+        unstaged_frames: s1.unstaged_frames_sent - s0.unstaged_frames_sent,
     }
 }
 
@@ -305,7 +308,8 @@ impl Verdict {
         println!(
             "{what}: p(piece gaps B→C, 1 ms) {:.3e}  p(counts/100 ms) {:.3e}  \
              [printed only: p(piece gaps, exact) {:.3e}  p(all gaps merged, exact) {:.3e}]; \
-             events {} vs {}, hidden bytes to C {} ({} data / {} cover frames B→C)",
+             events {} vs {}, hidden bytes to C {} ({} data / {} cover frames B→C, \
+             {} and {} not staged ahead)",
             self.piece_gaps,
             self.counts,
             self.piece_gaps_exact,
@@ -314,7 +318,9 @@ impl Verdict {
             busy.events.len(),
             busy.delivered,
             busy.data_frames,
-            busy.cover_frames
+            busy.cover_frames,
+            quiet.unstaged_frames,
+            busy.unstaged_frames
         );
     }
 }

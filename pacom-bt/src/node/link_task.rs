@@ -50,6 +50,10 @@ const UPLOAD_BURST: u32 = 4 * 16384;
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 /// Decoded messages handled before the next flush.
 const DRAIN: usize = 64;
+/// Frames built ahead of the requests that will carry them (see
+/// [`Link::stage`]): answers sent back to back beyond this many cost more
+/// when they carry data.
+const STAGED_FRAMES: usize = 4;
 
 /// Why a link ended; its text is the `Down` reason.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +251,7 @@ impl LinkTask {
             self.housekeeping()?;
             self.service()?;
             self.flush().await?;
+            self.stage();
         }
     }
 
@@ -373,6 +378,12 @@ impl LinkTask {
             self.answer(block)?;
         }
         Ok(())
+    }
+
+    /// Builds the next frames ahead now that the answers went out, so that
+    /// answering costs the same for data and cover.
+    fn stage(&self) {
+        lock(&self.link).stage(STAGED_FRAMES);
     }
 
     /// The PIECE for one request: the link's next frame in the genuine cover
