@@ -89,13 +89,21 @@ fn answer_cost_data_against_cover() {
     }
     let base = median(&mut cases[0].nanos);
     println!("{ROUNDS} answers of {CAP}-byte frames per case, Link::next_frame only");
-    println!("{:<36} {:>10} {:>16}", "case", "median µs", "/ staged cover");
+    println!(
+        "{:<36} {:>10} {:>16}",
+        "case", "median µs", "/ staged cover"
+    );
     for case in &mut cases {
         let stats = case.link.stats();
         let m = median(&mut case.nanos);
         println!("{:<36} {:>10.2} {:>16.3}", case.name, m, m / base);
         // The frames carried what the case says (else it measured nothing).
-        assert_eq!(stats.data_frames_sent > 0, case.cell.is_some(), "{}", case.name);
+        assert_eq!(
+            stats.data_frames_sent > 0,
+            case.cell.is_some(),
+            "{}",
+            case.name
+        );
         let unstaged = if case.staged { 0 } else { ROUNDS as u64 };
         assert_eq!(stats.unstaged_frames_sent, unstaged, "{}", case.name);
     }

@@ -11,8 +11,11 @@
 //! Requests leave on the pacer's own timer (at most `h` outstanding); every
 //! REQUEST from the peer is answered through the upload pacer with whatever
 //! frame the link produces for it, data or cover: nothing here looks at the
-//! link's output queue. Every PIECE goes to the link in arrival order (also
-//! late answers to timed-out requests: the frame counters count frames).
+//! link's output queue. After each write the task has the link build its
+//! next frames ahead ([`Link::stage`]), so answering a request only seals
+//! one: the same work, and time, for data and cover. Every PIECE goes to
+//! the link in arrival order (also late answers to timed-out requests: the
+//! frame counters count frames).
 //! Any bad input from the peer closes this link only.
 
 use std::collections::HashMap;
@@ -53,7 +56,7 @@ const DRAIN: usize = 64;
 /// Frames built ahead of the requests that will carry them (see
 /// [`Link::stage`]): answers sent back to back beyond this many cost more
 /// when they carry data.
-const STAGED_FRAMES: usize = 4;
+const STAGED_FRAMES: usize = 8;
 
 /// Why a link ended; its text is the `Down` reason.
 #[derive(Debug, thiserror::Error)]

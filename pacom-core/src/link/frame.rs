@@ -63,7 +63,11 @@ impl Sealer {
     /// Seals a frame body (`capacity - TAG_LEN` bytes: a blank length
     /// prefix, `len` link bytes, zero padding) in place and appends the
     /// tag. The work depends only on the body's size, never on `len`.
-    pub(crate) fn seal_body(&mut self, mut body: Vec<u8>, len: usize) -> Result<Vec<u8>, LinkError> {
+    pub(crate) fn seal_body(
+        &mut self,
+        mut body: Vec<u8>,
+        len: usize,
+    ) -> Result<Vec<u8>, LinkError> {
         let counter = self.counter;
         let sealed = match counter.checked_add(1) {
             None => Err(LinkError::CounterExhausted),
