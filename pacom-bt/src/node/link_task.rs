@@ -54,9 +54,11 @@ const HOUSEKEEPING: Duration = Duration::from_millis(250);
 /// Decoded messages handled before the next flush.
 const DRAIN: usize = 64;
 /// Frames built ahead of the requests that will carry them (see
-/// [`Link::stage`]): answers sent back to back beyond this many cost more
-/// when they carry data.
+/// [`Link::stage`]): answers sent back to back beyond the staged ones cost
+/// more when they carry data. A burst of answers raises the depth to its
+/// size, up to the most.
 const STAGED_FRAMES: usize = 8;
+const MAX_STAGED_FRAMES: usize = 32;
 
 /// Why a link ended; its text is the `Down` reason.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,8 @@ struct LinkTask {
     leaky: Option<LeakyAnswerer<BlockRequest>>,
     /// When each outstanding request was sent (request timeouts).
     sent_at: HashMap<BlockRequest, Duration>,
+    /// Frames kept staged (see [`STAGED_FRAMES`]).
+    staged: usize,
     writer: OwnedWriteHalf,
     out: BytesMut,
     last_read: Instant,
@@ -187,6 +191,7 @@ impl LinkTask {
             upload,
             leaky,
             sent_at: HashMap::new(),
+            staged: STAGED_FRAMES,
             writer,
             out: BytesMut::with_capacity(256 * 1024),
             last_read: Instant::now(),
@@ -377,6 +382,7 @@ impl LinkTask {
             leaky.hold(answers);
             answers = leaky.release(now, lock(&self.link).queued());
         }
+        self.staged = self.staged.max(answers.len().min(MAX_STAGED_FRAMES));
         for block in answers {
             self.answer(block)?;
         }
@@ -386,7 +392,7 @@ impl LinkTask {
     /// Builds the next frames ahead now that the answers went out, so that
     /// answering costs the same for data and cover.
     fn stage(&self) {
-        lock(&self.link).stage(STAGED_FRAMES);
+        lock(&self.link).stage(self.staged);
     }
 
     /// The PIECE for one request: the link's next frame in the genuine cover
