@@ -10,9 +10,9 @@
 //! Answering takes the front plaintext, always a whole zero-padded body,
 //! and only seals it: the same work for data and cover.
 //!
-//! Staged frames are filled in order, so bytes leave in queue order: every
-//! staged frame before the first one with room is full. Their bytes still
-//! count as queued.
+//! Staged frames are filled in order, so bytes leave in queue order: bytes
+//! only ever go into the last staged frame holding any, or after it. Their
+//! bytes still count as queued.
 
 use std::collections::VecDeque;
 
@@ -57,14 +57,20 @@ impl Plain {
     }
 }
 
+/// Frame capacities remembered to size the staged frames.
+const RECENT: usize = 16;
+
 /// The staged frames of one direction. See the module documentation.
 #[derive(Default)]
 pub(crate) struct Staging {
     frames: VecDeque<Plain>,
-    /// Largest frame capacity seen: the size staged bodies are built for.
+    /// Capacities of the last [`RECENT`] frames asked for.
+    recent: VecDeque<usize>,
+    /// Largest recent capacity: the size staged bodies are built for.
     capacity: usize,
-    /// Link bytes a staged frame takes: the payload of the smallest
-    /// capacity seen, so a staged frame fits any request seen so far.
+    /// Link bytes a staged frame takes: the payload of the smallest recent
+    /// capacity, so a staged frame fits the requests seen lately (a lone
+    /// small block, such as a file's last, caps frames only for a while).
     limit: usize,
     /// Link bytes in staged frames.
     staged: usize,
@@ -74,12 +80,13 @@ impl Staging {
     /// Records the capacity of a frame that was asked for; staging starts
     /// with the first one.
     pub(crate) fn saw(&mut self, capacity: usize) {
-        let payload = capacity - TAG_LEN - LEN_PREFIX;
-        if self.capacity == 0 {
-            self.limit = payload;
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
         }
-        self.capacity = self.capacity.max(capacity);
-        self.limit = self.limit.min(payload);
+        self.recent.push_back(capacity);
+        self.capacity = self.recent.iter().copied().max().unwrap_or(capacity);
+        let smallest = self.recent.iter().copied().min().unwrap_or(capacity);
+        self.limit = smallest - TAG_LEN - LEN_PREFIX;
     }
 
     /// Keeps `depth` frames staged (more are kept, not dropped) and moves
@@ -96,10 +103,13 @@ impl Staging {
         }
     }
 
-    /// Moves queued bytes into the staged frames, in order.
+    /// Moves queued bytes into the staged frames, in order: from the last
+    /// one holding bytes on (earlier ones may have room left only because
+    /// the limit rose since they were filled).
     pub(crate) fn fill(&mut self, queue: &mut ByteQueue) {
         let limit = self.limit;
-        for frame in self.frames.iter_mut() {
+        let from = self.frames.iter().rposition(|f| f.len > 0).unwrap_or(0);
+        for frame in self.frames.iter_mut().skip(from) {
             if queue.is_empty() {
                 break;
             }

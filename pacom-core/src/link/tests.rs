@@ -161,7 +161,21 @@ fn staged_bytes_survive_a_smaller_capacity() {
         a.stage(3);
     }
     assert_eq!(got, sent);
-    assert_eq!(a.stats().bytes_sent, sent.len() as u64);
+    // Once the small blocks are out of mind, frames carry a full payload again.
+    let more: Vec<u8> = (0..40 * payload_capacity(CAP)).map(|_| rng.gen()).collect();
+    a.write(more.clone()).unwrap();
+    let mut full = 0;
+    let mut got_more = Vec::new();
+    while a.queued() > 0 {
+        b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+        let bytes = b.read();
+        full += usize::from(bytes.len() == payload_capacity(CAP));
+        got_more.extend_from_slice(&bytes);
+        a.stage(3);
+    }
+    assert_eq!(got_more, more);
+    assert!(full > 20, "only {full} full frames");
+    assert_eq!(a.stats().bytes_sent, (sent.len() + more.len()) as u64);
 }
 
 #[test]
