@@ -41,16 +41,17 @@ impl ByteQueue {
         self.len == 0
     }
 
-    /// Moves up to `max` bytes from the front into `out` (appended); returns how many.
-    pub fn pop_into(&mut self, max: usize, out: &mut Vec<u8>) -> usize {
+    /// Moves bytes from the front into `out` until it is full or the queue
+    /// is empty; returns how many. Cells popped whole are wiped.
+    pub fn pop_to(&mut self, out: &mut [u8]) -> usize {
         let mut moved = 0;
-        while moved < max {
+        while moved < out.len() {
             let Some(front) = self.chunks.front_mut() else {
                 break;
             };
             let available = &front[self.head..];
-            let take = available.len().min(max - moved);
-            out.extend_from_slice(&available[..take]);
+            let take = available.len().min(out.len() - moved);
+            out[moved..moved + take].copy_from_slice(&available[..take]);
             moved += take;
             self.head += take;
             if self.head == front.len() {
@@ -62,6 +63,23 @@ impl ByteQueue {
         }
         self.len -= moved;
         moved
+    }
+
+    /// Puts `bytes` back in front of everything queued (bytes popped too
+    /// early, returned in order).
+    pub fn push_front(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.head > 0 {
+            if let Some(front) = self.chunks.front_mut() {
+                front[..self.head].zeroize();
+                front.drain(..self.head);
+            }
+            self.head = 0;
+        }
+        self.len += bytes.len();
+        self.chunks.push_front(bytes);
     }
 
     /// Drops every queued byte, overwriting it first.
@@ -99,15 +117,24 @@ mod tests {
                 let chunk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
                 written.extend_from_slice(&chunk);
                 q.push(chunk);
+            } else if rng.gen_bool(0.1) && !read.is_empty() {
+                // Hand back the tail of what was read.
+                let n = rng.gen_range(1..=read.len().min(3000));
+                let back = read.split_off(read.len() - n);
+                q.push_front(back);
             } else {
                 let max = rng.gen_range(0..5000);
                 let before = q.len();
-                let got = q.pop_into(max, &mut read);
+                let mut buf = vec![0u8; max];
+                let got = q.pop_to(&mut buf);
                 assert_eq!(got, max.min(before));
+                read.extend_from_slice(&buf[..got]);
             }
             assert_eq!(q.len(), written.len() - read.len());
         }
-        q.pop_into(usize::MAX, &mut read);
+        let mut rest = vec![0u8; q.len()];
+        q.pop_to(&mut rest);
+        read.extend_from_slice(&rest);
         assert_eq!(read, written);
         assert!(q.is_empty());
     }
@@ -118,7 +145,6 @@ mod tests {
         q.push(vec![1; 10]);
         q.wipe();
         assert!(q.is_empty());
-        let mut out = Vec::new();
-        assert_eq!(q.pop_into(10, &mut out), 0);
+        assert_eq!(q.pop_to(&mut [0u8; 10]), 0);
     }
 }

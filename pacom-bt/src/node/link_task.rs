@@ -11,8 +11,11 @@
 //! Requests leave on the pacer's own timer (at most `h` outstanding); every
 //! REQUEST from the peer is answered through the upload pacer with whatever
 //! frame the link produces for it, data or cover: nothing here looks at the
-//! link's output queue. Every PIECE goes to the link in arrival order (also
-//! late answers to timed-out requests: the frame counters count frames).
+//! link's output queue. After each write the task has the link build its
+//! next frames ahead ([`Link::stage`]), so answering a request only seals
+//! one: the same work, and time, for data and cover. Every PIECE goes to
+//! the link in arrival order (also late answers to timed-out requests: the
+//! frame counters count frames).
 //! Any bad input from the peer closes this link only.
 
 use std::collections::HashMap;
@@ -50,6 +53,12 @@ const UPLOAD_BURST: u32 = 4 * 16384;
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 /// Decoded messages handled before the next flush.
 const DRAIN: usize = 64;
+/// Frames built ahead of the requests that will carry them (see
+/// [`Link::stage`]): answers sent back to back beyond the staged ones cost
+/// more when they carry data. A burst of answers raises the depth to its
+/// size, up to the most.
+const STAGED_FRAMES: usize = 8;
+const MAX_STAGED_FRAMES: usize = 32;
 
 /// Why a link ended; its text is the `Down` reason.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +160,8 @@ struct LinkTask {
     leaky: Option<LeakyAnswerer<BlockRequest>>,
     /// When each outstanding request was sent (request timeouts).
     sent_at: HashMap<BlockRequest, Duration>,
+    /// Frames kept staged (see [`STAGED_FRAMES`]).
+    staged: usize,
     writer: OwnedWriteHalf,
     out: BytesMut,
     last_read: Instant,
@@ -180,6 +191,7 @@ impl LinkTask {
             upload,
             leaky,
             sent_at: HashMap::new(),
+            staged: STAGED_FRAMES,
             writer,
             out: BytesMut::with_capacity(256 * 1024),
             last_read: Instant::now(),
@@ -247,6 +259,7 @@ impl LinkTask {
             self.housekeeping()?;
             self.service()?;
             self.flush().await?;
+            self.stage();
         }
     }
 
@@ -369,10 +382,17 @@ impl LinkTask {
             leaky.hold(answers);
             answers = leaky.release(now, lock(&self.link).queued());
         }
+        self.staged = self.staged.max(answers.len().min(MAX_STAGED_FRAMES));
         for block in answers {
             self.answer(block)?;
         }
         Ok(())
+    }
+
+    /// Builds the next frames ahead now that the answers went out, so that
+    /// answering costs the same for data and cover.
+    fn stage(&self) {
+        lock(&self.link).stage(self.staged);
     }
 
     /// The PIECE for one request: the link's next frame in the genuine cover

@@ -98,9 +98,10 @@ impl Links {
     /// Queues link bytes for neighbour `n` (the output queue `Q(self, n)`).
     pub fn write(&self, n: NeighbourId, bytes: &[u8]) -> Result<(), LinkWriteError> {
         let link = self.link(n).ok_or(LinkWriteError::Unknown(n))?;
-        let mut link = lock(&link);
-        link.write(bytes.to_vec())
-            .map_err(|_| LinkWriteError::Closed(n))
+        // Copy before locking: the link's task answers requests under this lock.
+        let bytes = bytes.to_vec();
+        let result = lock(&link).write(bytes);
+        result.map_err(|_| LinkWriteError::Closed(n))
     }
 
     /// Bytes waiting in our output queue for `n`.

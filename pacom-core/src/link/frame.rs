@@ -48,39 +48,51 @@ impl Sealer {
     /// Seals `payload` (at most `payload_capacity(capacity)` bytes) into a frame of `capacity` bytes.
     #[cfg(test)]
     pub(crate) fn seal(&mut self, payload: &[u8], capacity: usize) -> Result<Vec<u8>, LinkError> {
-        self.seal_with(capacity, |frame, _| frame.extend_from_slice(payload))
-            .map(|(frame, _)| frame)
+        let mut body = Vec::with_capacity(capacity);
+        body.resize(capacity - TAG_LEN, 0);
+        let end = LEN_PREFIX + payload.len();
+        if end > body.len() {
+            return Err(LinkError::Seal {
+                counter: self.counter,
+            });
+        }
+        body[LEN_PREFIX..end].copy_from_slice(payload);
+        self.seal_body(body, payload.len())
     }
 
-    /// Seals a frame of `capacity` bytes whose link bytes `fill` appends
-    /// (at most the given count) straight into the frame buffer. Returns the
-    /// frame and how many link bytes it carries. The caller has checked
-    /// `capacity >= MIN_CAPACITY`.
-    pub(crate) fn seal_with(
+    /// Seals a frame body (`capacity - TAG_LEN` bytes: a blank length
+    /// prefix, `len` link bytes, zero padding) in place and appends the
+    /// tag. The work depends only on the body's size, never on `len`.
+    pub(crate) fn seal_body(
         &mut self,
-        capacity: usize,
-        fill: impl FnOnce(&mut Vec<u8>, usize),
-    ) -> Result<(Vec<u8>, usize), LinkError> {
-        let body = capacity - TAG_LEN;
+        mut body: Vec<u8>,
+        len: usize,
+    ) -> Result<Vec<u8>, LinkError> {
         let counter = self.counter;
-        let next = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;
-        let mut frame = Vec::with_capacity(capacity);
-        frame.extend_from_slice(&[0u8; LEN_PREFIX]);
-        fill(&mut frame, body - LEN_PREFIX);
-        if frame.len() > body {
-            return Err(LinkError::Seal { counter });
+        let sealed = match counter.checked_add(1) {
+            None => Err(LinkError::CounterExhausted),
+            Some(_) if LEN_PREFIX + len > body.len() => Err(LinkError::Seal { counter }),
+            Some(next) => {
+                body[..LEN_PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
+                // Padding stays zero: it is inside the AEAD, so zeros look like any other ciphertext.
+                self.cipher
+                    .encrypt_in_place_detached(&nonce(counter), &[], &mut body)
+                    .map(|tag| (tag, next))
+                    .map_err(|_| LinkError::Seal { counter })
+            }
+        };
+        match sealed {
+            Ok((tag, next)) => {
+                body.extend_from_slice(&tag);
+                self.counter = next;
+                Ok(body)
+            }
+            Err(e) => {
+                // The body may still hold link bytes in the clear.
+                body.zeroize();
+                Err(e)
+            }
         }
-        let len = frame.len() - LEN_PREFIX;
-        frame[..LEN_PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
-        // Padding stays zero: it is inside the AEAD, so zeros look like any other ciphertext.
-        frame.resize(capacity, 0);
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce(counter), &[], &mut frame[..body])
-            .map_err(|_| LinkError::Seal { counter })?;
-        frame[body..].copy_from_slice(&tag);
-        self.counter = next;
-        Ok((frame, len))
     }
 
     #[cfg(test)]

@@ -5,6 +5,11 @@
 //! frame if bytes are queued, a cover frame otherwise, always exactly the
 //! block's capacity.
 //!
+//! So that answering costs the same for data and cover, the engine calls
+//! [`Link::stage`] after its answers went out: the next frames' plaintexts
+//! are then built ahead (queued bytes move into them as they are written),
+//! and `next_frame` only seals one (see `staging`).
+//!
 //! Both sides open with a handshake frame (a 32-byte key encoding, then random
 //! fill). Both send it as the answer to the first request they get, usually
 //! at the same time, so neither waits for the other. Until a side has the
@@ -21,6 +26,7 @@
 
 mod frame;
 mod keys;
+mod staging;
 
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -30,6 +36,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::queue::ByteQueue;
 use frame::{Opener, Sealer};
 use keys::{derive_link_keys, derive_prekey, Ephemeral};
+use staging::Staging;
 
 pub use frame::{payload_capacity, FRAME_OVERHEAD, MIN_CAPACITY};
 pub use keys::KEY_WIRE_LEN;
@@ -149,6 +156,9 @@ pub struct LinkStats {
     pub bytes_sent: u64,
     /// Link bytes opened from data frames.
     pub bytes_received: u64,
+    /// Frames built while answering because none was staged (the engine
+    /// staged too few ahead); their answer cost depends on the queue.
+    pub unstaged_frames_sent: u64,
 }
 
 /// Receive state. Openers are boxed: each holds expanded AES round keys.
@@ -176,6 +186,8 @@ pub struct Link {
     tx: Option<Sealer>,
     rx: Rx,
     out: ByteQueue,
+    /// Plaintexts of the next frames, built off the request path.
+    staged: Staging,
     inbox: Vec<u8>,
     /// Only fills handshake frames.
     rng: ChaCha20Rng,
@@ -200,6 +212,7 @@ impl Link {
             tx: None,
             rx: Rx::AwaitHandshake,
             out: ByteQueue::new(),
+            staged: Staging::default(),
             inbox: Vec::new(),
             rng: ChaCha20Rng::from_rng(rng).map_err(|_| HandshakeError::Rng)?,
             stats: LinkStats::default(),
@@ -208,13 +221,28 @@ impl Link {
     }
 
     /// Queues link bytes for the peer (the output queue `Q(self, peer)`).
-    /// They leave only when the peer's requests pull frames.
+    /// They leave only when the peer's requests pull frames; staged frames
+    /// with room take them at once.
     pub fn write(&mut self, bytes: impl Into<Vec<u8>>) -> Result<(), LinkError> {
         if self.closed {
             return Err(LinkError::Closed);
         }
         self.out.push(bytes.into());
+        if self.tx.is_some() {
+            self.staged.fill(&mut self.out);
+        }
         Ok(())
+    }
+
+    /// Builds the plaintexts of the next `depth` frames ahead, sized for the
+    /// largest capacity asked for so far (nothing before the first
+    /// [`Link::next_frame`]), and moves queued bytes into them. Call it off
+    /// the request path, after the answers went out; answering a request
+    /// then costs the same whether its frame carries data or cover.
+    pub fn stage(&mut self, depth: usize) {
+        if !self.closed {
+            self.staged.stage(depth, &mut self.out, self.tx.is_some());
+        }
     }
 
     /// The frame answering one block request of `capacity` frame bytes.
@@ -235,30 +263,32 @@ impl Link {
             self.rng.fill_bytes(&mut frame[KEY_WIRE_LEN..]);
             self.handshake_sent = true;
             self.stats.handshake_frames_sent += 1;
+            self.staged.saw(capacity);
             return Ok(frame);
         }
-        let out = &mut self.out;
-        let result = match (&mut self.tx, &mut self.tx_prekey) {
-            (Some(tx), _) => tx
-                .seal_with(capacity, |frame, max| {
-                    out.pop_into(max, frame);
-                })
-                .map(|(frame, len)| {
-                    if len == 0 {
-                        self.stats.cover_frames_sent += 1;
-                    } else {
-                        self.stats.data_frames_sent += 1;
-                        self.stats.bytes_sent += len as u64;
-                    }
-                    frame
-                }),
-            // Before the peer's key arrives only cover can go, under our prekey.
-            (None, Some(prekey)) => prekey.seal_with(capacity, |_, _| {}).map(|(frame, _)| {
-                self.stats.cover_frames_sent += 1;
-                frame
-            }),
-            (None, None) => Err(LinkError::Closed),
+        // Only keyed frames may carry link bytes.
+        let data = self.tx.is_some();
+        let plain = match self.staged.take(capacity, &mut self.out) {
+            Some(p) => p,
+            None => {
+                self.stats.unstaged_frames_sent += 1;
+                Staging::build(capacity, &mut self.out, data)
+            }
         };
+        let len = plain.len;
+        let result = match (&mut self.tx, &mut self.tx_prekey) {
+            (Some(tx), _) => tx.seal_body(plain.body, len),
+            (None, Some(prekey)) if len == 0 => prekey.seal_body(plain.body, 0),
+            _ => Err(LinkError::Closed),
+        };
+        if result.is_ok() {
+            if len == 0 {
+                self.stats.cover_frames_sent += 1;
+            } else {
+                self.stats.data_frames_sent += 1;
+                self.stats.bytes_sent += len as u64;
+            }
+        }
         result.inspect_err(|_| self.close())
     }
 
@@ -297,6 +327,7 @@ impl Link {
                 let prekey = derive_prekey(&self.group_key, &self.info_hash, &peer_wire)?;
                 self.tx = Some(Sealer::new(&keys.send));
                 self.tx_prekey = None;
+                self.staged.fill(&mut self.out);
                 self.rx = Rx::Prekey {
                     prekey: Box::new(Opener::new(&prekey)),
                     keyed: Box::new(Opener::new(&keys.recv)),
@@ -361,7 +392,7 @@ impl Link {
     /// Bytes waiting in the output queue. For backpressure on local sources
     /// only: request pacing and answers must never look at it.
     pub fn queued(&self) -> usize {
-        self.out.len()
+        self.out.len() + self.staged.bytes()
     }
 
     /// We have the peer's key and can seal data to it.
@@ -400,6 +431,7 @@ impl Link {
         self.rx = Rx::Closed;
         self.group_key.zeroize();
         self.out.wipe();
+        self.staged.wipe();
         self.inbox.zeroize();
     }
 
@@ -412,6 +444,7 @@ impl Link {
             && matches!(self.rx, Rx::Closed)
             && self.group_key.iter().all(|b| *b == 0)
             && self.out.is_empty()
+            && self.staged.is_empty()
             && self.inbox.is_empty()
     }
 }

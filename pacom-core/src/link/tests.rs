@@ -33,7 +33,9 @@ fn pipe_round_trip(mode: Mode, seed: u64) {
     let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
     let (mut to_b, mut to_a) = (VecDeque::new(), VecDeque::new());
     for _ in 0..1500 {
-        match rng.gen_range(0..6) {
+        match rng.gen_range(0..8) {
+            6 => a.stage(rng.gen_range(0..6)),
+            7 => b.stage(rng.gen_range(0..6)),
             0 => {
                 let data: Vec<u8> = (0..rng.gen_range(1..40_000)).map(|_| rng.gen()).collect();
                 a_sent.extend_from_slice(&data);
@@ -87,6 +89,93 @@ fn pipe_round_trip(mode: Mode, seed: u64) {
     assert_eq!(b.stats().cover_frames_received, covers + 1);
     assert!(b.read().is_empty());
     assert!(sa.data_frames_sent > 0);
+}
+
+/// Answers taken from staged frames never touch the output queue: what a
+/// frame carries was decided before its request, so sealing it is the
+/// same work for data and cover.
+#[test]
+fn staged_frames_answer_without_touching_the_queue() {
+    let (mut a, mut b, mut rng) = pair(Mode::Public, 13);
+    establish(&mut a, &mut b);
+    a.stage(4);
+    let sent: Vec<u8> = (0..100_000).map(|_| rng.gen()).collect();
+    a.write(sent.clone()).unwrap();
+    let per_frame = payload_capacity(CAP);
+    // The four staged frames took their bytes when they were written.
+    assert_eq!(a.out.len(), sent.len() - 4 * per_frame);
+    assert_eq!(a.queued(), sent.len());
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let before = a.out.len();
+        b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+        assert_eq!(a.out.len(), before, "an answer popped the queue");
+        got.extend_from_slice(&b.read());
+    }
+    assert_eq!(got, sent[..4 * per_frame]);
+    assert_eq!(a.stats().unstaged_frames_sent, 0);
+    // Nothing staged: the frame is built on the spot, and counted.
+    b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+    assert_eq!(a.stats().unstaged_frames_sent, 1);
+    got.extend_from_slice(&b.read());
+    // Restaged after the answers went out: the rest, in order.
+    while a.queued() > 0 {
+        a.stage(4);
+        for _ in 0..4 {
+            b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+            got.extend_from_slice(&b.read());
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(a.stats().unstaged_frames_sent, 1);
+    // Staged cover stays cover until bytes are written, then carries them.
+    a.stage(2);
+    b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+    assert!(b.read().is_empty());
+    a.write(b"late".to_vec()).unwrap();
+    assert_eq!(a.out.len(), 0);
+    b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+    assert_eq!(b.read(), b"late");
+}
+
+/// A request for a smaller block than staged frames were filled for puts
+/// the staged bytes back in order; frames never exceed their capacity.
+#[test]
+fn staged_bytes_survive_a_smaller_capacity() {
+    let (mut a, mut b, mut rng) = pair(Mode::Private, 14);
+    establish(&mut a, &mut b);
+    a.stage(3);
+    let sent: Vec<u8> = (0..40_000).map(|_| rng.gen()).collect();
+    a.write(sent.clone()).unwrap();
+    let mut got = Vec::new();
+    for cap in [1000, 1000, CAP, MIN_CAPACITY, CAP, CAP, CAP] {
+        let frame = a.next_frame(cap).unwrap();
+        assert_eq!(frame.len(), cap);
+        b.on_frame(&frame).unwrap();
+        got.extend_from_slice(&b.read());
+        a.stage(3);
+    }
+    while a.queued() > 0 {
+        b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+        got.extend_from_slice(&b.read());
+        a.stage(3);
+    }
+    assert_eq!(got, sent);
+    // Once the small blocks are out of mind, frames carry a full payload again.
+    let more: Vec<u8> = (0..40 * payload_capacity(CAP)).map(|_| rng.gen()).collect();
+    a.write(more.clone()).unwrap();
+    let mut full = 0;
+    let mut got_more = Vec::new();
+    while a.queued() > 0 {
+        b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
+        let bytes = b.read();
+        full += usize::from(bytes.len() == payload_capacity(CAP));
+        got_more.extend_from_slice(&bytes);
+        a.stage(3);
+    }
+    assert_eq!(got_more, more);
+    assert!(full > 20, "only {full} full frames");
+    assert_eq!(a.stats().bytes_sent, (sent.len() + more.len()) as u64);
 }
 
 #[test]
@@ -308,6 +397,8 @@ fn close_wipes_every_secret() {
     a.write(vec![9u8; 100]).unwrap();
     b.on_frame(&a.next_frame(CAP).unwrap()).unwrap();
     b.write(vec![9u8; 100]).unwrap();
+    b.stage(2);
+    assert_eq!(b.out.len(), 0, "the bytes sit in a staged frame");
     assert!(!b.secrets_wiped());
     // `Drop` runs the same `wipe` as `close`.
     b.close();
