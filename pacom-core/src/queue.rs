@@ -41,16 +41,17 @@ impl ByteQueue {
         self.len == 0
     }
 
-    /// Moves up to `max` bytes from the front into `out` (appended); returns how many.
-    pub fn pop_into(&mut self, max: usize, out: &mut Vec<u8>) -> usize {
+    /// Moves up to `out.len()` bytes from the front into the start of `out`;
+    /// returns how many.
+    pub fn pop_into_slice(&mut self, out: &mut [u8]) -> usize {
         let mut moved = 0;
-        while moved < max {
+        while moved < out.len() {
             let Some(front) = self.chunks.front_mut() else {
                 break;
             };
             let available = &front[self.head..];
-            let take = available.len().min(max - moved);
-            out.extend_from_slice(&available[..take]);
+            let take = available.len().min(out.len() - moved);
+            out[moved..moved + take].copy_from_slice(&available[..take]);
             moved += take;
             self.head += take;
             if self.head == front.len() {
@@ -102,12 +103,16 @@ mod tests {
             } else {
                 let max = rng.gen_range(0..5000);
                 let before = q.len();
-                let got = q.pop_into(max, &mut read);
+                let mut buf = vec![0u8; max];
+                let got = q.pop_into_slice(&mut buf);
                 assert_eq!(got, max.min(before));
+                read.extend_from_slice(&buf[..got]);
             }
             assert_eq!(q.len(), written.len() - read.len());
         }
-        q.pop_into(usize::MAX, &mut read);
+        let mut rest = vec![0u8; q.len() + 10];
+        let got = q.pop_into_slice(&mut rest);
+        read.extend_from_slice(&rest[..got]);
         assert_eq!(read, written);
         assert!(q.is_empty());
     }
@@ -118,7 +123,7 @@ mod tests {
         q.push(vec![1; 10]);
         q.wipe();
         assert!(q.is_empty());
-        let mut out = Vec::new();
-        assert_eq!(q.pop_into(10, &mut out), 0);
+        let mut out = [0u8; 10];
+        assert_eq!(q.pop_into_slice(&mut out), 0);
     }
 }

@@ -7,6 +7,8 @@
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use std::ops::Range;
+
 use zeroize::Zeroize;
 
 use super::LinkError;
@@ -48,39 +50,46 @@ impl Sealer {
     /// Seals `payload` (at most `payload_capacity(capacity)` bytes) into a frame of `capacity` bytes.
     #[cfg(test)]
     pub(crate) fn seal(&mut self, payload: &[u8], capacity: usize) -> Result<Vec<u8>, LinkError> {
-        self.seal_with(capacity, |frame, _| frame.extend_from_slice(payload))
-            .map(|(frame, _)| frame)
+        let mut frame = vec![0u8; capacity];
+        self.seal_into(&mut frame, |out| {
+            let n = payload.len().min(out.len());
+            out[..n].copy_from_slice(&payload[..n]);
+            payload.len()
+        })?;
+        Ok(frame)
     }
 
-    /// Seals a frame of `capacity` bytes whose link bytes `fill` appends
-    /// (at most the given count) straight into the frame buffer. Returns the
-    /// frame and how many link bytes it carries. The caller has checked
-    /// `capacity >= MIN_CAPACITY`.
-    pub(crate) fn seal_with(
+    /// Seals a frame filling all of `frame` (its length is the capacity,
+    /// the caller has checked it is at least `MIN_CAPACITY`), in place, so
+    /// the engine can seal straight into its send buffer. `fill` writes the
+    /// link bytes into the slice it is given and returns how many.
+    pub(crate) fn seal_into(
         &mut self,
-        capacity: usize,
-        fill: impl FnOnce(&mut Vec<u8>, usize),
-    ) -> Result<(Vec<u8>, usize), LinkError> {
-        let body = capacity - TAG_LEN;
+        frame: &mut [u8],
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, LinkError> {
         let counter = self.counter;
-        let next = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;
-        let mut frame = Vec::with_capacity(capacity);
-        frame.extend_from_slice(&[0u8; LEN_PREFIX]);
-        fill(&mut frame, body - LEN_PREFIX);
-        if frame.len() > body {
+        if frame.len() < MIN_CAPACITY {
             return Err(LinkError::Seal { counter });
         }
-        let len = frame.len() - LEN_PREFIX;
-        frame[..LEN_PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
-        // Padding stays zero: it is inside the AEAD, so zeros look like any other ciphertext.
-        frame.resize(capacity, 0);
+        let next = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;
+        let body = frame.len() - TAG_LEN;
+        let (plain, tag_out) = frame.split_at_mut(body);
+        let (len_out, payload) = plain.split_at_mut(LEN_PREFIX);
+        let len = fill(payload);
+        if len > payload.len() {
+            return Err(LinkError::Seal { counter });
+        }
+        len_out.copy_from_slice(&(len as u32).to_be_bytes());
+        // Padding is zero: it is inside the AEAD, so zeros look like any other ciphertext.
+        payload[len..].fill(0);
         let tag = self
             .cipher
-            .encrypt_in_place_detached(&nonce(counter), &[], &mut frame[..body])
+            .encrypt_in_place_detached(&nonce(counter), &[], plain)
             .map_err(|_| LinkError::Seal { counter })?;
-        frame[body..].copy_from_slice(&tag);
+        tag_out.copy_from_slice(&tag);
         self.counter = next;
-        Ok((frame, len))
+        Ok(len)
     }
 
     #[cfg(test)]
@@ -112,31 +121,39 @@ impl Opener {
     /// counter advances only on success. Frames shorter than
     /// [`MIN_CAPACITY`] are `Truncated`, others that fail `Open`.
     pub(crate) fn open(&mut self, frame: &[u8]) -> Result<Vec<u8>, LinkError> {
+        let mut buf = frame.to_vec();
+        let range = self.open_in_place(&mut buf)?;
+        buf.truncate(range.end);
+        buf.drain(..range.start);
+        Ok(buf)
+    }
+
+    /// [`Opener::open`] decrypting in `frame` itself; returns where the
+    /// link bytes lie in it. On failure the buffer is wiped (aes-gcm
+    /// decrypts before it compares, so it would hold keystream).
+    pub(crate) fn open_in_place(&mut self, frame: &mut [u8]) -> Result<Range<usize>, LinkError> {
         if frame.len() < MIN_CAPACITY {
             return Err(LinkError::Truncated { len: frame.len() });
         }
         let counter = self.counter;
-        let (body, tag) = frame.split_at(frame.len() - TAG_LEN);
-        let mut plain = body.to_vec();
+        let (body, tag) = frame.split_at_mut(frame.len() - TAG_LEN);
+        let tag = Tag::clone_from_slice(tag);
         if self
             .cipher
-            .decrypt_in_place_detached(&nonce(counter), &[], &mut plain, Tag::from_slice(tag))
+            .decrypt_in_place_detached(&nonce(counter), &[], body, &tag)
             .is_err()
         {
-            // aes-gcm decrypts before it compares: do not leave the keystream around.
-            plain.zeroize();
+            frame.zeroize();
             return Err(LinkError::Open { counter });
         }
         let mut len_bytes = [0u8; LEN_PREFIX];
-        len_bytes.copy_from_slice(&plain[..LEN_PREFIX]);
+        len_bytes.copy_from_slice(&body[..LEN_PREFIX]);
         let len = u32::from_be_bytes(len_bytes) as usize;
-        if len > plain.len() - LEN_PREFIX {
+        if len > body.len() - LEN_PREFIX {
             return Err(LinkError::BadLength { counter, len });
         }
         self.counter = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;
-        plain.truncate(LEN_PREFIX + len);
-        plain.drain(..LEN_PREFIX);
-        Ok(plain)
+        Ok(LEN_PREFIX..LEN_PREFIX + len)
     }
 }
 

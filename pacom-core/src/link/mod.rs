@@ -223,39 +223,46 @@ impl Link {
     /// data frame if bytes are queued and the peer's key is known, a cover
     /// frame otherwise. Every frame is exactly `capacity` bytes.
     pub fn next_frame(&mut self, capacity: usize) -> Result<Vec<u8>, LinkError> {
+        if capacity < MIN_CAPACITY {
+            return Err(LinkError::CapacityTooSmall { capacity });
+        }
+        let mut frame = vec![0u8; capacity];
+        self.next_frame_into(&mut frame)?;
+        Ok(frame)
+    }
+
+    /// [`Link::next_frame`] written into `frame` (whose length is the
+    /// capacity), so the engine can seal in place in its send buffer.
+    pub fn next_frame_into(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
         if self.closed {
             return Err(LinkError::Closed);
         }
+        let capacity = frame.len();
         if capacity < MIN_CAPACITY {
             return Err(LinkError::CapacityTooSmall { capacity });
         }
         if !self.handshake_sent {
-            let mut frame = vec![0u8; capacity];
             frame[..KEY_WIRE_LEN].copy_from_slice(&self.our_wire);
             self.rng.fill_bytes(&mut frame[KEY_WIRE_LEN..]);
             self.handshake_sent = true;
             self.stats.handshake_frames_sent += 1;
-            return Ok(frame);
+            return Ok(());
         }
         let out = &mut self.out;
         let result = match (&mut self.tx, &mut self.tx_prekey) {
             (Some(tx), _) => tx
-                .seal_with(capacity, |frame, max| {
-                    out.pop_into(max, frame);
-                })
-                .map(|(frame, len)| {
+                .seal_into(frame, |payload| out.pop_into_slice(payload))
+                .map(|len| {
                     if len == 0 {
                         self.stats.cover_frames_sent += 1;
                     } else {
                         self.stats.data_frames_sent += 1;
                         self.stats.bytes_sent += len as u64;
                     }
-                    frame
                 }),
             // Before the peer's key arrives only cover can go, under our prekey.
-            (None, Some(prekey)) => prekey.seal_with(capacity, |_, _| {}).map(|(frame, _)| {
+            (None, Some(prekey)) => prekey.seal_into(frame, |_| 0).map(|_| {
                 self.stats.cover_frames_sent += 1;
-                frame
             }),
             (None, None) => Err(LinkError::Closed),
         };
@@ -266,6 +273,12 @@ impl Link {
     /// the peer's blocks arrived) and appends its link bytes to the receive
     /// stream. An error closes the link.
     pub fn on_frame(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        self.on_frame_mut(&mut frame.to_vec())
+    }
+
+    /// [`Link::on_frame`] decrypting in `frame` itself (the engine's reused
+    /// receive buffer), which is left holding plaintext or zeros.
+    pub fn on_frame_mut(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
         if self.closed {
             return Err(LinkError::Closed);
         }
@@ -276,7 +289,7 @@ impl Link {
         result
     }
 
-    fn open(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+    fn open(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
         match std::mem::replace(&mut self.rx, Rx::Closed) {
             Rx::AwaitHandshake => {
                 if frame.len() < MIN_CAPACITY {
@@ -304,13 +317,16 @@ impl Link {
                 self.stats.handshake_frames_received += 1;
                 Ok(())
             }
+            // Trial opening needs the ciphertext twice: copies, but only
+            // for the few frames around the handshake.
             Rx::Prekey {
                 mut prekey,
                 mut keyed,
             } => match keyed.open(frame) {
-                Ok(bytes) => {
+                Ok(mut bytes) => {
                     self.rx = Rx::Keyed(keyed);
-                    self.deliver(bytes);
+                    self.deliver(&bytes);
+                    bytes.zeroize();
                     Ok(())
                 }
                 Err(keyed_err) => match prekey.open(frame) {
@@ -324,28 +340,23 @@ impl Link {
                 },
             },
             Rx::Keyed(mut keyed) => {
-                let bytes = keyed.open(frame)?;
+                let range = keyed.open_in_place(frame)?;
                 self.rx = Rx::Keyed(keyed);
-                self.deliver(bytes);
+                self.deliver(&frame[range]);
                 Ok(())
             }
             Rx::Closed => Err(LinkError::Closed),
         }
     }
 
-    fn deliver(&mut self, mut bytes: Vec<u8>) {
+    fn deliver(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             self.stats.cover_frames_received += 1;
             return;
         }
         self.stats.data_frames_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
-        if self.inbox.is_empty() {
-            self.inbox = bytes;
-        } else {
-            self.inbox.extend_from_slice(&bytes);
-            bytes.zeroize();
-        }
+        self.inbox.extend_from_slice(bytes);
     }
 
     /// Drains the bytes received so far, in order.
