@@ -1,6 +1,6 @@
 //! Benchmark (run with `PACOM_BENCH=1 cargo test -p pacom-cli --test socks_bench`;
 //! the default test run skips it, as speed is no test's business): a
-//! 20 MiB HTTP download with curl through a SOCKS5 proxy whose circuit
+//! 20 MiB (`PACOM_BENCH_MIB`) HTTP download with curl through a SOCKS5 proxy whose circuit
 //! crosses three PACOM links (alice — bob — carol — dave, dave the exit),
 //! beside a direct curl of the same file in the same run. Prints time to
 //! first byte, throughput and the ratio, for each link pacing: the config's
@@ -21,8 +21,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::{test_data, HttpServer, Node};
-
-const LEN: u64 = 20 << 20;
 
 /// (time to first byte s, total s) as curl measures them.
 fn timed_curl(proxy: Option<&str>, url: &str, len: u64) -> Result<(f64, f64), String> {
@@ -47,36 +45,47 @@ fn timed_curl(proxy: Option<&str>, url: &str, len: u64) -> Result<(f64, f64), St
     }
 }
 
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
 /// Four nodes in a line, each link paced at `rate` blocks/s (0: unlimited).
-/// Returns them and alice's SOCKS address.
+/// Returns them and alice's SOCKS address. A node dials its configured
+/// peers once, after generating its PACOM files: bob and dave start first
+/// and only listen, then carol dials both, then alice dials bob. Links use
+/// up their files from the moment they run, so only the links to carol run
+/// while another node (alice) is still generating.
 fn chain(rate: &str, file_size: u64) -> (Vec<Node>, String) {
-    let mut nodes: Vec<Node> = (0..4).map(|_| Node::init_with(rate, file_size)).collect();
+    let addrs: Vec<String> = (0..4).map(|_| free_addr()).collect();
+    let mut nodes: Vec<Node> = addrs
+        .iter()
+        .map(|a| Node::init_listen(rate, file_size, a))
+        .collect();
     let seeds = ["d1", "d2", "d3"].map(|p| p.repeat(32));
     let dave = nodes[3].contact();
     nodes[0].add_contact("dave", &dave);
     nodes[3].set_config("exit", "enabled", "true");
     nodes[3].set_config("exit", "allow_loopback", "true");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let socks = format!("127.0.0.1:{port}");
+    let socks = free_addr();
     nodes[0].set_config("socks", "listen", &format!("\"{socks}\""));
     nodes[0].set_config("socks", "exits", r#"["dave"]"#);
     // Node i meets node i+1 in swarm i.
+    let (b, d) = (addrs[1].as_str(), addrs[3].as_str());
     nodes[1].add_swarm(&seeds[0], &[]);
     nodes[1].add_swarm(&seeds[1], &[]);
-    nodes[1].start();
-    let b = nodes[1].addr().to_string();
-    nodes[2].add_swarm(&seeds[1], &[&b]);
-    nodes[2].add_swarm(&seeds[2], &[]);
-    nodes[2].start();
-    let c = nodes[2].addr().to_string();
-    nodes[0].add_swarm(&seeds[0], &[&b]);
-    nodes[3].add_swarm(&seeds[2], &[&c]);
-    nodes[0].start();
-    nodes[3].start();
+    nodes[3].add_swarm(&seeds[2], &[]);
+    nodes[0].add_swarm(&seeds[0], &[b]);
+    nodes[2].add_swarm(&seeds[1], &[b]);
+    nodes[2].add_swarm(&seeds[2], &[d]);
+    for stage in [&[1, 3][..], &[2], &[0]] {
+        for &i in stage {
+            nodes[i].spawn();
+        }
+        for &i in stage {
+            nodes[i].wait_started();
+        }
+    }
     for (n, want) in nodes.iter().zip([1, 2, 2, 1]) {
         n.wait_neighbours(want);
     }
@@ -100,7 +109,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
-    let data = test_data(LEN as usize);
+    // `PACOM_BENCH_MIB` sets the download size (default 20 MiB).
+    let len: u64 = std::env::var("PACOM_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+        << 20;
+    let data = test_data(len as usize);
     let http = HttpServer::start(data);
     let big = format!("http://127.0.0.1:{}/big.bin", http.port);
     let small = format!("http://127.0.0.1:{}/small.bin", http.port);
@@ -129,10 +144,10 @@ fn main() {
         // A first small download builds the circuit, so the rows measure streams.
         let warm = Instant::now();
         let first = timed_curl(Some(&socks), &small, 4096).map(|_| warm.elapsed().as_secs_f64());
-        let direct = timed_curl(None, &big, LEN).expect("direct curl");
+        let direct = timed_curl(None, &big, len).expect("direct curl");
         let circuit = first
             .clone()
-            .and_then(|_| timed_curl(Some(&socks), &big, LEN));
+            .and_then(|_| timed_curl(Some(&socks), &big, len));
         eprintln!("{label}: {circuit:?}");
         rows.push(Row {
             label: label.to_string(),
@@ -145,13 +160,16 @@ fn main() {
         }
     }
 
-    let mb = LEN as f64 / 1e6;
+    let mb = len as f64 / 1e6;
     let profile = if cfg!(debug_assertions) {
         "dev"
     } else {
         "release"
     };
-    println!("SOCKS benchmark ({profile} profile, 20 MiB over HTTP, loopback, PACOM files {file_mib} MiB)");
+    println!(
+        "SOCKS benchmark ({profile} profile, {} MiB over HTTP, loopback, PACOM files {file_mib} MiB)",
+        len >> 20
+    );
     println!(
         "{:<48} {:>10} {:>10} {:>10} {:>12}",
         "path", "TTFB ms", "total s", "MB/s", "time ratio"

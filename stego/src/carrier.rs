@@ -45,4 +45,25 @@ pub trait Carrier: Send + Sync {
     /// by `embed` with the same key and id fails with [`CarrierError::NotCarrying`]
     /// (keyed carriers) — never a panic.
     fn extract(&self, id: BlockId, block: &[u8]) -> Result<Vec<u8>, CarrierError>;
+
+    /// Whether the block is the frame itself: `capacity` is the block length
+    /// and `embed` ignores the cover's bytes. The engine then seals frames
+    /// straight into its send buffer and never generates the cover they
+    /// would replace (public mode answers thousands of blocks a second).
+    fn block_is_frame(&self) -> bool {
+        false
+    }
+
+    /// [`Carrier::extract`] into a reused buffer (replacing its contents).
+    fn extract_into(
+        &self,
+        id: BlockId,
+        block: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CarrierError> {
+        let frame = self.extract(id, block)?;
+        out.clear();
+        out.extend_from_slice(&frame);
+        Ok(())
+    }
 }

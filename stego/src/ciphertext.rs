@@ -25,6 +25,21 @@ impl Carrier for CiphertextCarrier {
     fn extract(&self, _id: BlockId, block: &[u8]) -> Result<Vec<u8>, CarrierError> {
         Ok(block.to_vec())
     }
+
+    fn block_is_frame(&self) -> bool {
+        true
+    }
+
+    fn extract_into(
+        &self,
+        _id: BlockId,
+        block: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CarrierError> {
+        out.clear();
+        out.extend_from_slice(block);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -43,6 +58,10 @@ mod tests {
         let frame: Vec<u8> = (0..16384u32).map(|i| (i * 7) as u8).collect();
         let block = c.embed(id, &[0u8; 16384], &frame).unwrap();
         assert_eq!(c.extract(id, &block).unwrap(), frame);
+        assert!(c.block_is_frame());
+        let mut out = vec![9u8; 3];
+        c.extract_into(id, &block, &mut out).unwrap();
+        assert_eq!(out, frame);
         assert!(matches!(
             c.embed(id, &[0u8; 16384], &frame[..100]),
             Err(CarrierError::FrameLength { .. })

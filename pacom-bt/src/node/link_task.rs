@@ -33,6 +33,7 @@ use stego::CarrierError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use super::block_map::{self, BlockError};
 use super::swarm_state::{LinkCmd, SwarmState};
@@ -89,6 +90,8 @@ pub enum LinkTaskError {
     Replaced(String),
     #[error("peer closed the connection")]
     Closed,
+    #[error("peer has no block we lack: no frame can reach us on this link")]
+    Starved,
     #[error("left the swarm")]
     Left,
 }
@@ -164,6 +167,8 @@ struct LinkTask {
     staged: usize,
     writer: OwnedWriteHalf,
     out: BytesMut,
+    /// Reused buffer a received frame is opened in (holds plaintext: wiped on drop).
+    rx_frame: Zeroizing<Vec<u8>>,
     last_read: Instant,
     last_write: Instant,
 }
@@ -194,6 +199,7 @@ impl LinkTask {
             staged: STAGED_FRAMES,
             writer,
             out: BytesMut::with_capacity(256 * 1024),
+            rx_frame: Zeroizing::new(Vec::with_capacity(16 * 1024)),
             last_read: Instant::now(),
             last_write: Instant::now(),
         })
@@ -348,10 +354,10 @@ impl LinkTask {
         let id = block_map::block_id(&geometry, &block);
         let carrier = self.state.carrier.clone();
         if carrier.capacity(id, data.len()) >= MIN_CAPACITY {
-            let frame = carrier.extract(id, &data)?;
+            carrier.extract_into(id, &data, &mut self.rx_frame)?;
             let bytes = {
                 let mut link = lock(&self.link);
-                link.on_frame(&frame)?;
+                link.on_frame_mut(&mut self.rx_frame)?;
                 link.read()
             };
             self.state.links.deliver(self.id, bytes);
@@ -377,6 +383,11 @@ impl LinkTask {
             self.send(WireMsg::Request(block_map::to_wire(&block)));
             self.observe(REQUEST_WIRE_SIZE, Direction::Out);
         }
+        // A link that can no longer download cannot carry a circuit: close it
+        // so the circuits over it move at once instead of stalling silently.
+        if self.pacer.is_starved() {
+            return Err(LinkTaskError::Starved);
+        }
         let mut answers = self.upload.poll(now);
         if let Some(leaky) = &mut self.leaky {
             leaky.hold(answers);
@@ -400,6 +411,17 @@ impl LinkTask {
     fn answer(&mut self, block: BlockRequest) -> Result<(), LinkTaskError> {
         let geometry = self.state.geometry;
         let id = block_map::block_id(&geometry, &block);
+        let len = block.len as usize;
+        if self.state.carrier.block_is_frame() && len >= MIN_CAPACITY {
+            // Public mode: the block is the frame. Seal it in place in the send
+            // buffer; the cover it replaces is never generated.
+            encode_piece_header(&mut self.out, block.piece, block.offset, len);
+            let start = self.out.len();
+            self.out.resize(start + len, 0);
+            lock(&self.link).next_frame_into(&mut self.out[start..])?;
+            self.observe(PIECE_HEADER_WIRE_SIZE + block.len, Direction::Out);
+            return Ok(());
+        }
         let cover = self
             .state
             .file

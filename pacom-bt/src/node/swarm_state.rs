@@ -20,6 +20,9 @@ use pacom_core::stats::WireEvent;
 use tokio::sync::{mpsc, watch};
 
 use super::swarm::{LinkTiming, WireObserver};
+
+/// Why a complete swarm closes its links (their `Down` reason).
+const COMPLETE: &str = "PACOM file complete: no block left to request";
 use super::{Links, NeighbourId};
 use crate::metainfo::InfoHash;
 
@@ -154,7 +157,7 @@ impl SwarmState {
     /// duplicate. A preferred connection replaces a live non-preferred one
     /// (which is told to close).
     pub fn admit(&self, peer_id: [u8; 20], preferred: bool) -> Option<Admission> {
-        if self.is_leaving() {
+        if self.is_leaving() || self.completed.load(Ordering::Acquire) {
             return None;
         }
         let mut peers = lock(&self.peers);
@@ -203,9 +206,16 @@ impl SwarmState {
         }
     }
 
-    /// Our copy of the file became complete; reported once.
+    /// Our copy of the file became complete; reported once. No link of the
+    /// swarm can request a block any more, so none can carry a frame to us:
+    /// they close now (and new ones are refused) so the circuits over them
+    /// move to other links at once instead of stalling until their silence
+    /// timeout; the node rejoins elsewhere (paper §3.3).
     pub fn file_completed(&self) {
         if !self.completed.swap(true, Ordering::AcqRel) {
+            for slot in lock(&self.peers).values() {
+                let _ = slot.cmd.send(LinkCmd::Close(COMPLETE.into()));
+            }
             self.links.swarm_complete(self.info_hash);
         }
     }

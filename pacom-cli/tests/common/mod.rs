@@ -126,6 +126,8 @@ pub struct Node {
     pub socks: Option<String>,
     /// Size of the PACOM files of the swarms this node joins.
     pub file_size: u64,
+    /// Lines of a spawned `pacom run` not yet waited for.
+    lines: Option<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Node {
@@ -136,13 +138,19 @@ impl Node {
     /// A node whose links download `link_rate` blocks/s and whose swarms'
     /// files are `file_size` bytes.
     pub fn init_with(link_rate: &str, file_size: u64) -> Node {
+        Node::init_listen(link_rate, file_size, "127.0.0.1:0")
+    }
+
+    /// [`Node::init_with`] listening on `listen`, so others can name it
+    /// before it runs.
+    pub fn init_listen(link_rate: &str, file_size: u64, listen: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let out = pacom(
             dir.path(),
             &[
                 "init",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--link-rate",
                 link_rate,
                 "--handshake-timeout",
@@ -156,6 +164,7 @@ impl Node {
             addr: None,
             socks: None,
             file_size,
+            lines: None,
         }
     }
 
@@ -216,6 +225,13 @@ impl Node {
 
     /// Starts `pacom run` and reads the addresses it prints.
     pub fn start(&mut self) {
+        self.spawn();
+        self.wait_started();
+    }
+
+    /// Starts `pacom run` without waiting for it (see [`Node::wait_started`]),
+    /// so several nodes generate their PACOM files at the same time.
+    pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -246,6 +262,13 @@ impl Node {
                 }
             }
         });
+        self.child = Some(child);
+        self.lines = Some(rx);
+    }
+
+    /// Waits for a spawned node's addresses.
+    pub fn wait_started(&mut self) {
+        let rx = self.lines.take().expect("spawned");
         let last_word = |line: &str| {
             line.trim()
                 .rsplit(' ')
@@ -254,7 +277,7 @@ impl Node {
                 .map(str::to_string)
         };
         let line = rx
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_secs(180))
             .unwrap_or_else(|_| panic!("node did not start: {}", self.log()));
         self.addr = Some(last_word(&line).unwrap_or_else(|| panic!("no address in {line:?}")));
         // The SOCKS line, if configured, follows at once.
@@ -263,7 +286,6 @@ impl Node {
                 self.socks = last_word(&line);
             }
         }
-        self.child = Some(child);
     }
 
     pub fn addr(&self) -> &str {

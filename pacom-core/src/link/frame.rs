@@ -7,6 +7,8 @@
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use std::ops::Range;
+
 use zeroize::Zeroize;
 
 use super::LinkError;
@@ -124,31 +126,39 @@ impl Opener {
     /// counter advances only on success. Frames shorter than
     /// [`MIN_CAPACITY`] are `Truncated`, others that fail `Open`.
     pub(crate) fn open(&mut self, frame: &[u8]) -> Result<Vec<u8>, LinkError> {
+        let mut buf = frame.to_vec();
+        let range = self.open_in_place(&mut buf)?;
+        buf.truncate(range.end);
+        buf.drain(..range.start);
+        Ok(buf)
+    }
+
+    /// [`Opener::open`] decrypting in `frame` itself; returns where the
+    /// link bytes lie in it. On failure the buffer is wiped (aes-gcm
+    /// decrypts before it compares, so it would hold keystream).
+    pub(crate) fn open_in_place(&mut self, frame: &mut [u8]) -> Result<Range<usize>, LinkError> {
         if frame.len() < MIN_CAPACITY {
             return Err(LinkError::Truncated { len: frame.len() });
         }
         let counter = self.counter;
-        let (body, tag) = frame.split_at(frame.len() - TAG_LEN);
-        let mut plain = body.to_vec();
+        let (body, tag) = frame.split_at_mut(frame.len() - TAG_LEN);
+        let tag = Tag::clone_from_slice(tag);
         if self
             .cipher
-            .decrypt_in_place_detached(&nonce(counter), &[], &mut plain, Tag::from_slice(tag))
+            .decrypt_in_place_detached(&nonce(counter), &[], body, &tag)
             .is_err()
         {
-            // aes-gcm decrypts before it compares: do not leave the keystream around.
-            plain.zeroize();
+            frame.zeroize();
             return Err(LinkError::Open { counter });
         }
         let mut len_bytes = [0u8; LEN_PREFIX];
-        len_bytes.copy_from_slice(&plain[..LEN_PREFIX]);
+        len_bytes.copy_from_slice(&body[..LEN_PREFIX]);
         let len = u32::from_be_bytes(len_bytes) as usize;
-        if len > plain.len() - LEN_PREFIX {
+        if len > body.len() - LEN_PREFIX {
             return Err(LinkError::BadLength { counter, len });
         }
         self.counter = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;
-        plain.truncate(LEN_PREFIX + len);
-        plain.drain(..LEN_PREFIX);
-        Ok(plain)
+        Ok(LEN_PREFIX..LEN_PREFIX + len)
     }
 }
 

@@ -292,10 +292,25 @@ impl Link {
         result.inspect_err(|_| self.close())
     }
 
+    /// [`Link::next_frame`] written into `frame` (whose length is the
+    /// capacity): the engine's send buffer. The frame is sealed in its
+    /// staged buffer (built ahead, see [`Link::stage`]) and copied once.
+    pub fn next_frame_into(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
+        let sealed = self.next_frame(frame.len())?;
+        frame.copy_from_slice(&sealed);
+        Ok(())
+    }
+
     /// Opens the next frame from the peer (frames must be given in the order
     /// the peer's blocks arrived) and appends its link bytes to the receive
     /// stream. An error closes the link.
     pub fn on_frame(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        self.on_frame_mut(&mut frame.to_vec())
+    }
+
+    /// [`Link::on_frame`] decrypting in `frame` itself (the engine's reused
+    /// receive buffer), which is left holding plaintext or zeros.
+    pub fn on_frame_mut(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
         if self.closed {
             return Err(LinkError::Closed);
         }
@@ -306,7 +321,7 @@ impl Link {
         result
     }
 
-    fn open(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+    fn open(&mut self, frame: &mut [u8]) -> Result<(), LinkError> {
         match std::mem::replace(&mut self.rx, Rx::Closed) {
             Rx::AwaitHandshake => {
                 if frame.len() < MIN_CAPACITY {
@@ -335,13 +350,16 @@ impl Link {
                 self.stats.handshake_frames_received += 1;
                 Ok(())
             }
+            // Trial opening needs the ciphertext twice: copies, but only
+            // for the few frames around the handshake.
             Rx::Prekey {
                 mut prekey,
                 mut keyed,
             } => match keyed.open(frame) {
-                Ok(bytes) => {
+                Ok(mut bytes) => {
                     self.rx = Rx::Keyed(keyed);
-                    self.deliver(bytes);
+                    self.deliver(&bytes);
+                    bytes.zeroize();
                     Ok(())
                 }
                 Err(keyed_err) => match prekey.open(frame) {
@@ -355,28 +373,23 @@ impl Link {
                 },
             },
             Rx::Keyed(mut keyed) => {
-                let bytes = keyed.open(frame)?;
+                let range = keyed.open_in_place(frame)?;
                 self.rx = Rx::Keyed(keyed);
-                self.deliver(bytes);
+                self.deliver(&frame[range]);
                 Ok(())
             }
             Rx::Closed => Err(LinkError::Closed),
         }
     }
 
-    fn deliver(&mut self, mut bytes: Vec<u8>) {
+    fn deliver(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             self.stats.cover_frames_received += 1;
             return;
         }
         self.stats.data_frames_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
-        if self.inbox.is_empty() {
-            self.inbox = bytes;
-        } else {
-            self.inbox.extend_from_slice(&bytes);
-            bytes.zeroize();
-        }
+        self.inbox.extend_from_slice(bytes);
     }
 
     /// Drains the bytes received so far, in order.

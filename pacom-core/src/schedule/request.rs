@@ -63,6 +63,13 @@ pub struct RequestPacer {
     tokens: u32,
     /// Time of the next token arrival; `None` until the first poll.
     next_token_at: Option<Duration>,
+    /// Once random probing misses (few candidates left), the blocks that
+    /// may still be candidates, so a pick costs O(1) amortised instead of a
+    /// scan of the whole file per request (which dominated the CPU at
+    /// thousands of blocks/s). Entries go stale when our progress grows
+    /// (it only grows) and are dropped when drawn; new pieces at the peer
+    /// and requests given back are added.
+    pool: Option<Vec<u32>>,
     rng: ChaCha20Rng,
 }
 
@@ -94,6 +101,7 @@ impl RequestPacer {
             outstanding: Vec::with_capacity(cfg.max_outstanding),
             tokens: cfg.burst,
             next_token_at: None,
+            pool: None,
             rng: ChaCha20Rng::from_rng(rng).map_err(|_| ScheduleError::Rng)?,
         })
     }
@@ -123,6 +131,10 @@ impl RequestPacer {
         if !*slot {
             *slot = true;
             self.peer_piece_count += 1;
+            if let Some(pool) = &mut self.pool {
+                let first = self.geometry.first_block(piece);
+                pool.extend(first..first + self.geometry.blocks_in_piece(piece));
+            }
         }
         Ok(())
     }
@@ -144,6 +156,9 @@ impl RequestPacer {
     /// The peer choked us: it discards our requests (no fast extension).
     pub fn on_choke(&mut self) {
         self.choked = true;
+        if let Some(pool) = &mut self.pool {
+            pool.extend_from_slice(&self.outstanding);
+        }
         self.outstanding.clear();
     }
 
@@ -159,7 +174,13 @@ impl RequestPacer {
 
     /// The engine gave up waiting for `block`; it may be requested again.
     pub fn on_request_timeout(&mut self, block: &BlockRequest) -> bool {
-        self.forget(block)
+        let forgot = self.forget(block);
+        if let (true, Some(pool), Ok(index)) =
+            (forgot, &mut self.pool, self.geometry.index_of(block))
+        {
+            pool.push(index);
+        }
+        forgot
     }
 
     fn forget(&mut self, block: &BlockRequest) -> bool {
@@ -182,6 +203,13 @@ impl RequestPacer {
             .iter()
             .enumerate()
             .any(|(piece, has)| *has && !have.has_piece(piece as u32))
+    }
+
+    /// Nothing to ask this peer for and nothing outstanding: the peer has no
+    /// block we lack (until it announces a new piece), so no frame can come
+    /// from it. Decided by piece sets only, never by data.
+    pub fn is_starved(&self) -> bool {
+        self.pool.as_ref().is_some_and(Vec::is_empty) && self.outstanding.is_empty()
     }
 
     /// Requests in flight.
@@ -262,17 +290,26 @@ impl RequestPacer {
         if self.peer_piece_count == 0 {
             return None;
         }
-        for _ in 0..SAMPLE_TRIES {
-            let index = self.rng.gen_range(0..n);
+        if self.pool.is_none() {
+            for _ in 0..SAMPLE_TRIES {
+                let index = self.rng.gen_range(0..n);
+                if self.is_candidate(have, index) {
+                    return Some(index);
+                }
+            }
+            self.pool = Some((0..n).filter(|i| self.is_candidate(have, *i)).collect());
+        }
+        // Uniform over the live entries: stale ones are drawn and dropped.
+        loop {
+            let pool = self.pool.as_mut()?;
+            if pool.is_empty() {
+                return None;
+            }
+            let index = pool.swap_remove(self.rng.gen_range(0..pool.len()));
             if self.is_candidate(have, index) {
                 return Some(index);
             }
         }
-        let candidates: Vec<u32> = (0..n).filter(|i| self.is_candidate(have, *i)).collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        Some(candidates[self.rng.gen_range(0..candidates.len())])
     }
 }
 
@@ -407,5 +444,36 @@ mod tests {
         }
         assert_eq!(p.poll(later, &have).len(), 10);
         assert!(p.next_wakeup(later).unwrap() < Duration::from_millis(100));
+    }
+
+    #[test]
+    fn nothing_left_is_remembered_until_the_peer_or_a_timeout_changes_it() {
+        let g = Geometry::new(8 * 65536, 65536, 16384).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut p = RequestPacer::new(PacerConfig::default(), g, &mut rng).unwrap();
+        p.on_bitfield(&[0b1000_0000]);
+        p.on_unchoke();
+        let mut have = Progress::new(g);
+        // Piece 0 has four blocks: all asked for, then nothing is left.
+        let asked = p.poll(Duration::ZERO, &have);
+        assert_eq!(asked.len(), 4);
+        assert!(asked.iter().all(|b| b.piece == 0));
+        assert!(p.poll(Duration::ZERO, &have).is_empty());
+        assert!(!p.is_starved(), "answers are still due");
+        // A timed-out request may be asked for again.
+        assert!(p.on_request_timeout(&asked[0]));
+        assert_eq!(p.poll(Duration::ZERO, &have), vec![asked[0]]);
+        for b in &asked {
+            p.on_piece(b);
+            have.on_block(b).unwrap();
+        }
+        assert!(p.poll(Duration::ZERO, &have).is_empty());
+        assert!(p.is_starved());
+        // A new piece at the peer is new work.
+        p.on_have(3).unwrap();
+        let more = p.poll(Duration::ZERO, &have);
+        assert_eq!(more.len(), 4);
+        assert!(more.iter().all(|b| b.piece == 3));
+        assert!(!p.is_starved());
     }
 }
