@@ -118,7 +118,11 @@ async fn run(state: Arc<SwarmState>, peer: ClaimedPeer) {
         .is_ok_and(|a| a.port() == state.listen_port);
     let preferred = state.is_preferred(&their_id, inbound);
     let Some(admission) = state.admit(their_id, preferred) else {
-        tracing::debug!(%addr, inbound, "duplicate PACOM connection closed");
+        tracing::debug!(
+            %addr,
+            inbound,
+            "PACOM connection not admitted (duplicate, swarm left or file complete)"
+        );
         return;
     };
     let link = match Link::new(&state.link_config, &mut OsRng) {
@@ -413,8 +417,8 @@ impl LinkTask {
         let id = block_map::block_id(&geometry, &block);
         let len = block.len as usize;
         if self.state.carrier.block_is_frame() && len >= MIN_CAPACITY {
-            // Public mode: the block is the frame. Seal it in place in the send
-            // buffer; the cover it replaces is never generated.
+            // Public mode: the block is the frame. It goes straight into the
+            // send buffer; the cover it replaces is never generated.
             encode_piece_header(&mut self.out, block.piece, block.offset, len);
             let start = self.out.len();
             self.out.resize(start + len, 0);

@@ -20,11 +20,11 @@ use pacom_core::stats::WireEvent;
 use tokio::sync::{mpsc, watch};
 
 use super::swarm::{LinkTiming, WireObserver};
+use super::{Links, NeighbourId};
+use crate::metainfo::InfoHash;
 
 /// Why a complete swarm closes its links (their `Down` reason).
 const COMPLETE: &str = "PACOM file complete: no block left to request";
-use super::{Links, NeighbourId};
-use crate::metainfo::InfoHash;
 
 /// Told to one link task by the swarm.
 #[derive(Debug, Clone, PartialEq, Eq)]

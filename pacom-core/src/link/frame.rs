@@ -155,6 +155,8 @@ impl Opener {
         len_bytes.copy_from_slice(&body[..LEN_PREFIX]);
         let len = u32::from_be_bytes(len_bytes) as usize;
         if len > body.len() - LEN_PREFIX {
+            // Authentic but malformed: do not leave its plaintext behind.
+            frame.zeroize();
             return Err(LinkError::BadLength { counter, len });
         }
         self.counter = counter.checked_add(1).ok_or(LinkError::CounterExhausted)?;

@@ -305,7 +305,8 @@ impl Link {
     /// the peer's blocks arrived) and appends its link bytes to the receive
     /// stream. An error closes the link.
     pub fn on_frame(&mut self, frame: &[u8]) -> Result<(), LinkError> {
-        self.on_frame_mut(&mut frame.to_vec())
+        // The copy is opened in place: it holds plaintext until dropped.
+        self.on_frame_mut(&mut Zeroizing::new(frame.to_vec()))
     }
 
     /// [`Link::on_frame`] decrypting in `frame` itself (the engine's reused
