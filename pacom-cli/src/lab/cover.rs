@@ -105,7 +105,7 @@ pub fn run(args: CoverArgs, common: Common) -> Result<(), LabCmdError> {
             only: None,
             link_rate: args.link_rate,
             walk_p0: 0.0,
-            handshake_jitter: pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64(),
+            handshake_window: pacom_core::session::DEFAULT_HANDSHAKE_WINDOW.as_secs_f64(),
             message_bytes: args.message_bytes,
         };
         let (obs, traffic) = run_pairs(&plan, &pairs)?;

@@ -273,7 +273,7 @@ fn start_nodes(
             .args(["init", "--mode", "public", "--listen", &listen])
             .args(["--link-rate", &plan.link_rate.to_string()])
             .args(["--p0", &plan.walk_p0.to_string()])
-            .args(["--handshake-jitter", &plan.handshake_jitter.to_string()])
+            .args(["--handshake-window", &plan.handshake_window.to_string()])
             .args(["--circuits", "1", "--handshake-timeout", "5"])
             .env_remove("PACOM_DATA_DIR")
             .output()
