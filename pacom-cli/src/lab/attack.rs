@@ -39,9 +39,9 @@ pub struct AttackArgs {
     #[arg(long, default_value_t = 10.0)]
     pub link_rate: f64,
     /// PACOM: probability that a node forwards a handshake to one random
-    /// neighbour instead of flooding it. 0 floods (circuits take the
-    /// fastest path: one relay between the swarms); 0.5 gives paths of one
-    /// to three relays, like Table 4's.
+    /// neighbour instead of flooding it. 0 floods (circuits take a shortest
+    /// path: one relay between the swarms); 0.5 gives paths of one to
+    /// three relays, like Table 4's.
     #[arg(long, default_value_t = 0.5)]
     pub walk_p0: f64,
     /// PACOM: seconds a node gathers a handshake's copies before choosing

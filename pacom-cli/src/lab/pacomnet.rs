@@ -4,10 +4,11 @@
 //! every host pair is delayed by a one-way delay uniform in [1, 100] ms on
 //! the switch. Circuits are built by the nodes' own flooded handshakes
 //! between the end points of Table 4, so the relays are whichever the
-//! fastest handshake copy took; the run reads the actual paths back from
-//! the nodes' circuit tables (`status`: sessions and relay records) and
-//! scores the attacker against those. Traffic: each source sends one
-//! message per instant of its schedule through the node's control socket.
+//! nodes' path choice (fewest-hop copies, then chance) took; the run
+//! reads the actual paths back from the nodes' circuit tables (`status`:
+//! sessions and relay records) and scores the attacker against those.
+//! Traffic: each source sends one message per instant of its schedule
+//! through the node's control socket.
 //! The observer is the switch's frame log, as for the mix network, with
 //! one refinement a wire tap has for free: TCP ports tell apart the two
 //! connections P4 and P5 keep (one per shared swarm), so every observed
