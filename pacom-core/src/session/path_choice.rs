@@ -136,7 +136,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
         // Shuffle, then a stable sort by TTL: fewest hops first, uniformly
         // ordered among equals.
         copies.shuffle(&mut self.rng);
-        copies.sort_by(|a, b| b.ttl.cmp(&a.ttl));
+        copies.sort_by_key(|c| std::cmp::Reverse(c.ttl));
         let Some(chosen) = copies.first() else {
             return; // every sender went away during the window
         };
