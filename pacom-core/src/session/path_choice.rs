@@ -19,6 +19,13 @@
 //! chosen previous hop put on its copy, so along the recorded chain the
 //! TTL sent strictly falls; following `last_hop` from any node the TTL
 //! strictly rises, hence never revisits a node and ends at the source.
+//! (The TTL is not authenticated: a neighbour that inflates it, up to our
+//! own TTL, is always among the fewest-hop copies; that buys it no more
+//! than answering fastest bought it under a first-copy rule.)
+//!
+//! Only the copy that opens a window is charged to its sender's handshake
+//! budget: the handshake is forwarded and trial-decrypted once, however
+//! many neighbours send it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
