@@ -75,14 +75,15 @@ pub struct Circuit {
     pub handshake_timeout_secs: f64,
     pub handshake_retries: u32,
     pub silence_timeout_secs: f64,
-    /// Each handshake copy waits a delay uniform in [0, this] before it is
-    /// sent, so circuits do not follow the lowest-delay links.
-    #[serde(default = "default_handshake_jitter")]
-    pub handshake_jitter_secs: f64,
+    /// A node gathers a handshake's copies this long and picks the
+    /// circuit's previous hop at random among the fewest-hop ones, so
+    /// circuits do not follow the lowest-delay links.
+    #[serde(default = "default_handshake_window")]
+    pub handshake_window_secs: f64,
 }
 
-fn default_handshake_jitter() -> f64 {
-    pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64()
+fn default_handshake_window() -> f64 {
+    pacom_core::session::DEFAULT_HANDSHAKE_WINDOW.as_secs_f64()
 }
 
 impl Default for Circuit {
@@ -95,7 +96,7 @@ impl Default for Circuit {
             handshake_timeout_secs: d.handshake_timeout.as_secs_f64(),
             handshake_retries: d.handshake_retries,
             silence_timeout_secs: d.silence_timeout.as_secs_f64(),
-            handshake_jitter_secs: d.handshake_jitter.as_secs_f64(),
+            handshake_window_secs: d.handshake_window.as_secs_f64(),
         }
     }
 }
@@ -177,9 +178,10 @@ pub struct Overrides {
     /// Seconds to wait for a handshake response before retrying.
     #[arg(long, env = "PACOM_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<f64>,
-    /// Largest random delay (seconds) before each handshake copy is sent.
-    #[arg(long, env = "PACOM_HANDSHAKE_JITTER")]
-    pub handshake_jitter: Option<f64>,
+    /// Seconds a node gathers a handshake's copies before choosing the
+    /// circuit's previous hop among the fewest-hop ones.
+    #[arg(long, env = "PACOM_HANDSHAKE_WINDOW")]
+    pub handshake_window: Option<f64>,
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
@@ -266,8 +268,8 @@ impl Config {
         if let Some(v) = o.handshake_timeout {
             self.circuit.handshake_timeout_secs = v;
         }
-        if let Some(v) = o.handshake_jitter {
-            self.circuit.handshake_jitter_secs = v;
+        if let Some(v) = o.handshake_window {
+            self.circuit.handshake_window_secs = v;
         }
         if o.exit {
             self.exit.enabled = true;
@@ -311,10 +313,13 @@ impl Config {
                 bail!("{name} must be a positive number of seconds");
             }
         }
-        let j = c.handshake_jitter_secs;
-        if !(j.is_finite() && j >= 0.0 && j < c.handshake_timeout_secs) {
+        let w = c.handshake_window_secs;
+        if !(w.is_finite() && w >= 0.0 && w < c.handshake_timeout_secs) {
             bail!(
-                "circuit.handshake_jitter_secs must be at least 0 and below the handshake time-out"
+                "circuit.handshake_window_secs ({w}) must be at least 0 and below \
+                 circuit.handshake_timeout_secs ({}): every hop of a circuit's set-up waits \
+                 one window",
+                c.handshake_timeout_secs
             );
         }
         self.exit.check()?;

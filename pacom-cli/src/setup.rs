@@ -54,7 +54,7 @@ pub fn circuit_config(cfg: &Config) -> pacom_core::session::Config {
         handshake_timeout: Duration::from_secs_f64(c.handshake_timeout_secs),
         handshake_retries: c.handshake_retries,
         silence_timeout: Duration::from_secs_f64(c.silence_timeout_secs),
-        handshake_jitter: Duration::from_secs_f64(c.handshake_jitter_secs),
+        handshake_window: Duration::from_secs_f64(c.handshake_window_secs),
         ..pacom_core::session::Config::default()
     }
 }

@@ -236,7 +236,7 @@ fn pacom_links_resist_flow_correlation() {
     // follow the links' delays (with no circuit at all, docs/lab), so
     // the binomial region of independent trials (`chance_*`, printed) is
     // too narrow to test against. Circuits that prefer low-delay links
-    // (no handshake jitter) put the true link on the same side of every
+    // (no handshake window) put the true link on the same side of every
     // hop and leave this region.
     for r in pooled(all.path(), 2.0) {
         let (hits, trials) = (num(&r, "hits"), num(&r, "trials"));

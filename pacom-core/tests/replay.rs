@@ -78,9 +78,9 @@ fn received(l: &Line, node: usize) -> usize {
 
 #[test]
 fn replayed_handshakes_and_data_cells_are_rejected() {
-    // The line delivers at once and never advances the clock: no jitter.
+    // The line delivers at once and never advances the clock: no window.
     let cfg = Config {
-        handshake_jitter: Duration::ZERO,
+        handshake_window: Duration::ZERO,
         ..Config::default()
     };
     let mut l = Line::new(&cfg);
@@ -171,7 +171,7 @@ fn replayed_handshakes_and_data_cells_are_rejected() {
 fn relay_state_never_holds_key_or_payload() {
     let cfg = Config {
         max_fragment: 1000,
-        handshake_jitter: Duration::ZERO,
+        handshake_window: Duration::ZERO,
         ..Config::default()
     };
     let mut l = Line::new(&cfg);

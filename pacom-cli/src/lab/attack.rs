@@ -39,16 +39,17 @@ pub struct AttackArgs {
     #[arg(long, default_value_t = 10.0)]
     pub link_rate: f64,
     /// PACOM: probability that a node forwards a handshake to one random
-    /// neighbour instead of flooding it. 0 floods (circuits take the
-    /// fastest path: one relay between the swarms); 0.5 gives paths of one
-    /// to three relays, like Table 4's.
+    /// neighbour instead of flooding it. 0 floods (circuits take a shortest
+    /// path: one relay between the swarms); 0.5 gives paths of one to
+    /// three relays, like Table 4's.
     #[arg(long, default_value_t = 0.5)]
     pub walk_p0: f64,
-    /// PACOM: largest random delay (s) before a node sends each copy of a
-    /// handshake (the node's default keeps circuits from following the
-    /// lowest-delay links; 0 reproduces fastest-path circuits).
-    #[arg(long, default_value_t = pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64())]
-    pub handshake_jitter: f64,
+    /// PACOM: seconds a node gathers a handshake's copies before choosing
+    /// the circuit's previous hop among the fewest-hop ones (the node's
+    /// default keeps circuits from following the lowest-delay links; 0
+    /// reproduces fastest-path circuits).
+    #[arg(long, default_value_t = pacom_core::session::DEFAULT_HANDSHAKE_WINDOW.as_secs_f64())]
+    pub handshake_window: f64,
     /// PACOM: keep only this circuit of Table 4 alive (Fig. 16's case).
     #[arg(long)]
     pub only_circuit: Option<usize>,
@@ -94,7 +95,7 @@ impl AttackArgs {
             only: self.only_circuit,
             link_rate: self.link_rate,
             walk_p0: self.walk_p0,
-            handshake_jitter: self.handshake_jitter,
+            handshake_window: self.handshake_window,
             message_bytes: super::pacomnet::MESSAGE_BYTES,
         })
     }

@@ -105,7 +105,7 @@ pub fn run(args: CoverArgs, common: Common) -> Result<(), LabCmdError> {
             only: None,
             link_rate: args.link_rate,
             walk_p0: 0.0,
-            handshake_jitter: pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64(),
+            handshake_window: pacom_core::session::DEFAULT_HANDSHAKE_WINDOW.as_secs_f64(),
             message_bytes: args.message_bytes,
         };
         let (obs, traffic) = run_pairs(&plan, &pairs)?;
@@ -181,7 +181,7 @@ pub fn run(args: CoverArgs, common: Common) -> Result<(), LabCmdError> {
         "summary.md",
         &format!(
             "# Cover traffic rate (Fig. 18)\n\nThe eight nodes of Fig. 11; each opens c circuits \
-             to random other nodes (circuits built by flooding, so paths are the fastest ones, \
+             to random other nodes (circuits built by flooding, so paths are shortest ones, \
              not the paper's fixed length 4) and sends {} messages/s of {} bytes (Poisson) \
              through each for {seconds:.0} s. Links download {} blocks/s of 16 KiB. Cover share \
              = cover frames / all frames a node sent, from the nodes' own counters, averaged \

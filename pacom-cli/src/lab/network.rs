@@ -85,8 +85,9 @@ pub struct RunPlan {
     pub link_rate: f64,
     /// PACOM: probability of forwarding a handshake to one random neighbour.
     pub walk_p0: f64,
-    /// PACOM: largest random delay (s) before each handshake copy is sent.
-    pub handshake_jitter: f64,
+    /// PACOM: seconds a node gathers a handshake's copies before choosing
+    /// the circuit's previous hop.
+    pub handshake_window: f64,
     /// PACOM: bytes of the message sent at each schedule instant.
     pub message_bytes: usize,
 }

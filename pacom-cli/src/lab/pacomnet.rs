@@ -4,10 +4,11 @@
 //! every host pair is delayed by a one-way delay uniform in [1, 100] ms on
 //! the switch. Circuits are built by the nodes' own flooded handshakes
 //! between the end points of Table 4, so the relays are whichever the
-//! fastest handshake copy took; the run reads the actual paths back from
-//! the nodes' circuit tables (`status`: sessions and relay records) and
-//! scores the attacker against those. Traffic: each source sends one
-//! message per instant of its schedule through the node's control socket.
+//! nodes' path choice (fewest-hop copies, then chance) took; the run
+//! reads the actual paths back from the nodes' circuit tables (`status`:
+//! sessions and relay records) and scores the attacker against those.
+//! Traffic: each source sends one message per instant of its schedule
+//! through the node's control socket.
 //! The observer is the switch's frame log, as for the mix network, with
 //! one refinement a wire tap has for free: TCP ports tell apart the two
 //! connections P4 and P5 keep (one per shared swarm), so every observed
@@ -273,7 +274,7 @@ fn start_nodes(
             .args(["init", "--mode", "public", "--listen", &listen])
             .args(["--link-rate", &plan.link_rate.to_string()])
             .args(["--p0", &plan.walk_p0.to_string()])
-            .args(["--handshake-jitter", &plan.handshake_jitter.to_string()])
+            .args(["--handshake-window", &plan.handshake_window.to_string()])
             .args(["--circuits", "1", "--handshake-timeout", "5"])
             .env_remove("PACOM_DATA_DIR")
             .output()

@@ -16,6 +16,10 @@
 //! - A relay accepts one response per `h_id`: later ones (another branch of
 //!   the same flood) are destroyed, so circuits of one handshake are
 //!   node-disjoint past the source and `h_id` routes unambiguously.
+//! - A node does not keep the first copy of a handshake: it gathers the
+//!   copies for a window and takes the previous hop at random among the
+//!   fewest-hop ones (`session/path_choice.rs`), so paths do not follow
+//!   the lowest-delay links.
 
 mod budget;
 mod crypto;

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-/// Default of [`Config::handshake_jitter`]: large against WAN one-way
-/// delays (tens of ms), small against the handshake time-out.
-pub const DEFAULT_HANDSHAKE_JITTER: Duration = Duration::from_millis(1000);
+/// Default of [`Config::handshake_window`]: above the spread of arrival
+/// times of a handshake's fewest-hop copies over a few WAN hops (one-way
+/// delays up to ~100 ms each), small against the handshake time-out.
+pub const DEFAULT_HANDSHAKE_WINDOW: Duration = Duration::from_millis(500);
 
 /// Configuration of a [`super::Node`].
 #[derive(Clone, Debug)]
@@ -15,15 +16,17 @@ pub struct Config {
     /// of all (controlled random walk, paper extension 2). With `p0 > 0` the
     /// source itself also sends to one random neighbour.
     pub walk_p0: f64,
-    /// Each handshake copy we send or relay waits a delay drawn uniformly
-    /// from `[0, handshake_jitter]`, so that the first copy to reach the
-    /// target, hence the circuit's path, depends on these draws rather
-    /// than on the links' delays (which an observer can see). Keep it
-    /// large against one-way link delays; zero sends at once (the fastest
-    /// path wins). Costs about half of it per hop of set-up time.
-    pub handshake_jitter: Duration,
-    /// Circuits kept per session (extension 1): the target answers the first
-    /// `k` copies from distinct neighbours.
+    /// How long a node gathers the copies of a new handshake before it
+    /// picks the circuit's previous hop, uniformly among the copies with
+    /// the fewest hops, so that the path does not depend on link delays
+    /// (which an observer can see). Must exceed the spread of those
+    /// copies' arrival times; zero takes the first copy (the fastest path
+    /// wins). Costs about this much per hop of set-up time, and must stay
+    /// below `handshake_timeout`.
+    pub handshake_window: Duration,
+    /// Circuits kept per session (extension 1): the target answers `k`
+    /// copies from distinct neighbours, fewest hops first (at random among
+    /// equals), then later copies as they come.
     pub circuits_per_peer: usize,
     /// How long the source waits for a first response before retrying.
     pub handshake_timeout: Duration,
@@ -67,7 +70,7 @@ impl Default for Config {
         Config {
             ttl: 12,
             walk_p0: 0.0,
-            handshake_jitter: DEFAULT_HANDSHAKE_JITTER,
+            handshake_window: DEFAULT_HANDSHAKE_WINDOW,
             circuits_per_peer: 2,
             handshake_timeout: Duration::from_secs(10),
             handshake_retries: 3,

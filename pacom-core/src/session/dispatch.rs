@@ -6,11 +6,11 @@ use rand::{CryptoRng, RngCore};
 
 use super::event::Event;
 use super::frame::Frame;
-use super::node::{Accepted, EndCircuit, Node};
+use super::node::{EndCircuit, Node};
 use super::reliable::{CircKey, Session};
 use crate::cell::{Cell, HandshakeId};
 use crate::circuit::CryptoError;
-use crate::circuit::{CircuitCrypto, HandshakeSecret, NeighbourId, RelayRecord, Role};
+use crate::circuit::{CircuitCrypto, NeighbourId, Role};
 
 impl<R: RngCore + CryptoRng> Node<R> {
     pub(super) fn on_cell(&mut self, from: NeighbourId, cell: Cell, now: Duration) {
@@ -42,76 +42,19 @@ impl<R: RngCore + CryptoRng> Node<R> {
             self.stats.handshake_ttl_drops += 1;
             return;
         }
-        if self.table.is_seen(h_id) {
-            self.on_duplicate_handshake(from, h_id, now);
-            return;
-        }
-        // The budget is charged before marking seen, so a copy dropped here
-        // can still arrive through a better-behaved neighbour.
-        let allowed = self
-            .neighbours
-            .get_mut(&from)
-            .is_some_and(|nb| nb.bucket.try_take(now));
-        if !allowed {
-            self.stats.handshake_budget_drops += 1;
-            return;
-        }
-        self.table.mark_seen(h_id, now);
-        let ttl = ttl.min(self.cfg.ttl) - 1;
-        if ttl > 0 {
-            let others: Vec<NeighbourId> = self
-                .neighbours
-                .keys()
-                .copied()
-                .filter(|n| *n != from)
-                .collect();
-            let next_hops = self.pick_next_hops(&others);
-            if !next_hops.is_empty() {
-                let cell = Cell::Handshake {
-                    h_id,
-                    ttl,
-                    sealed: sealed.clone(),
-                };
-                self.send_handshake_copies(&next_hops, &cell, now);
-                self.stats.handshakes_forwarded += 1;
-                self.table.insert(RelayRecord {
-                    last_hop: from,
-                    h_id,
-                    next_hops,
-                    r_time: now,
-                    suc_next: None,
-                    last_used: now,
-                });
-            }
-        }
-        self.stats.trial_decryptions += 1;
-        let Some(secret) = HandshakeSecret::trial_decrypt(&self.identity, &sealed) else {
-            return;
-        };
-        if secret.h_id != h_id {
-            return;
-        }
-        let ours = self.unix_now(now) as i64;
-        let fresh = (ours - secret.time as i64).unsigned_abs() <= self.cfg.time_window.as_secs();
-        if !fresh || self.accepted.contains_key(&h_id) {
-            self.stats.handshake_replays_rejected += 1;
-            return;
-        }
-        self.stats.handshakes_accepted += 1;
-        self.accepted.insert(
-            h_id,
-            Accepted {
-                at: now,
-                secret,
-                answered: Vec::new(),
-            },
-        );
-        self.answer(from, h_id, now);
+        // Forwarding, recording and answering wait for the copies'
+        // collection window (path_choice.rs).
+        self.collect_handshake(from, h_id, ttl, sealed, now);
     }
 
-    /// A copy of a handshake we saw: answer it if it is ours and we still
-    /// want more circuits, otherwise drop it.
-    fn on_duplicate_handshake(&mut self, from: NeighbourId, h_id: HandshakeId, now: Duration) {
+    /// A copy of a handshake we saw after its window closed: answer it if
+    /// it is ours and we still want more circuits, otherwise drop it.
+    pub(super) fn on_duplicate_handshake(
+        &mut self,
+        from: NeighbourId,
+        h_id: HandshakeId,
+        now: Duration,
+    ) {
         match self.accepted.get(&h_id) {
             Some(a) if now.saturating_sub(a.at) > self.cfg.record_timeout => {
                 self.stats.handshake_replays_rejected += 1;
@@ -126,7 +69,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
     }
 
     /// Sends `{1, h_id, E_K{sec_str}}` back to `from` and opens our end.
-    fn answer(&mut self, from: NeighbourId, h_id: HandshakeId, now: Duration) {
+    pub(super) fn answer(&mut self, from: NeighbourId, h_id: HandshakeId, now: Duration) {
         let Some(a) = self.accepted.get_mut(&h_id) else {
             return;
         };
@@ -201,6 +144,14 @@ impl<R: RngCore + CryptoRng> Node<R> {
                 rebuild,
                 hops_unknown: true,
             });
+            return;
+        }
+        if self.accepted.contains_key(&h_id) {
+            // We are this handshake's target and also relayed it: an answer
+            // that comes back through our own relay record went round a
+            // loop through us. Tear that branch down rather than hand the
+            // source a second circuit that ends where it starts.
+            self.send_cell(from, &Cell::Destroy { h_id, reason: 2 });
             return;
         }
         match self.table.on_response(h_id, from, now) {

@@ -15,13 +15,13 @@ mod config;
 mod dispatch;
 mod event;
 mod frame;
-mod jitter;
 mod node;
+mod path_choice;
 mod reliable;
 mod stream;
 mod timers;
 
-pub use config::{Config, DEFAULT_HANDSHAKE_JITTER};
+pub use config::{Config, DEFAULT_HANDSHAKE_WINDOW};
 pub use event::{Event, FailReason, MessageId, SessionId, StreamId};
 pub use frame::{Frame, FrameError, SeqBody};
 pub use node::{Node, NodeError, NodeStats, RelayState, StreamBuffers};

@@ -126,8 +126,8 @@ pub struct Node<R> {
     pub(super) events: VecDeque<Event>,
     pub(super) stats: NodeStats,
     pub(super) next_session: u64,
-    /// Handshake copies waiting for their random delay.
-    pub(super) held: super::jitter::Held,
+    /// Handshakes whose copies are being gathered before a path choice.
+    pub(super) windows: super::path_choice::Windows,
 }
 
 impl<R: RngCore + CryptoRng> Node<R> {
@@ -146,7 +146,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             events: VecDeque::new(),
             stats: NodeStats::default(),
             next_session: 0,
-            held: Default::default(),
+            windows: Default::default(),
         }
     }
 
@@ -177,7 +177,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
     /// on the other side so the endpoints rebuild at once.
     pub fn on_neighbour_down(&mut self, n: NeighbourId, now: Duration) {
         self.neighbours.remove(&n);
-        self.drop_held_for(n);
+        self.forget_copies_from(n);
         let lost: Vec<CircKey> = self.circuits.keys().filter(|k| k.1 == n).copied().collect();
         for k in lost {
             self.lose_circuit(k, false, now);
@@ -409,7 +409,9 @@ impl<R: RngCore + CryptoRng> Node<R> {
         };
         let all: Vec<NeighbourId> = self.neighbours.keys().copied().collect();
         let next_hops = self.pick_next_hops(&all);
-        self.send_handshake_copies(&next_hops, &cell, now);
+        for &n in &next_hops {
+            self.send_cell(n, &cell);
+        }
         self.stats.handshakes_started += 1;
         if rebuild {
             self.stats.rebuilds += 1;
@@ -501,7 +503,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             buffers.push(nb.reader.pending_bytes());
             buffers.push(nb.out.as_slice());
         }
-        buffers.extend(self.held.buffers());
+        buffers.extend(self.windows.buffers());
         RelayState {
             records: self.table.records().collect(),
             seen: self.table.seen_ids().map(|(h, _)| *h).collect(),

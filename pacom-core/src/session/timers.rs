@@ -25,7 +25,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
 
     /// Runs everything due at `now`.
     pub fn handle_timeout(&mut self, now: Duration) {
-        self.release_handshakes(now);
+        self.close_due_windows(now);
         // Handshakes whose response window closed.
         let expired: Vec<HandshakeId> = self
             .pending
@@ -127,7 +127,7 @@ impl<R: RngCore + CryptoRng> Node<R> {
             // Purge deadlines are inclusive; wake just after them.
             .map(|t| t + Duration::from_millis(1))
             .into_iter()
-            .chain(self.next_release())
+            .chain(self.next_window_close())
             .min()
     }
 }
