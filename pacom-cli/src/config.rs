@@ -79,11 +79,32 @@ pub struct Circuit {
     /// sent, so circuits do not follow the lowest-delay links.
     #[serde(default = "default_handshake_jitter")]
     pub handshake_jitter_secs: f64,
+    /// Receive window of each stream: what a stream may buffer here, and
+    /// over the circuit's round trip the cap of one stream's throughput.
+    #[serde(default = "default_stream_window")]
+    pub stream_window_bytes: u64,
+    /// Unacknowledged frames (up to 16 KiB each, kept for resending) per session.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 fn default_handshake_jitter() -> f64 {
     pacom_core::session::DEFAULT_HANDSHAKE_JITTER.as_secs_f64()
 }
+
+fn default_stream_window() -> u64 {
+    pacom_core::session::DEFAULT_STREAM_WINDOW
+}
+
+fn default_max_in_flight() -> usize {
+    pacom_core::session::DEFAULT_MAX_IN_FLIGHT
+}
+
+/// Largest accepted stream window: a peer may make us buffer this much per stream.
+const MAX_STREAM_WINDOW: u64 = 1 << 30;
+
+/// Largest accepted `max_in_flight` (16 GiB of frames kept for resending).
+const MAX_IN_FLIGHT: usize = 1 << 20;
 
 impl Default for Circuit {
     fn default() -> Self {
@@ -96,6 +117,8 @@ impl Default for Circuit {
             handshake_retries: d.handshake_retries,
             silence_timeout_secs: d.silence_timeout.as_secs_f64(),
             handshake_jitter_secs: d.handshake_jitter.as_secs_f64(),
+            stream_window_bytes: d.stream_window,
+            max_in_flight: d.max_in_flight,
         }
     }
 }
@@ -180,6 +203,12 @@ pub struct Overrides {
     /// Largest random delay (seconds) before each handshake copy is sent.
     #[arg(long, env = "PACOM_HANDSHAKE_JITTER")]
     pub handshake_jitter: Option<f64>,
+    /// Receive window of each stream in bytes (at least 262144).
+    #[arg(long, env = "PACOM_STREAM_WINDOW")]
+    pub stream_window: Option<u64>,
+    /// Unacknowledged frames in flight per session.
+    #[arg(long, env = "PACOM_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
@@ -269,6 +298,12 @@ impl Config {
         if let Some(v) = o.handshake_jitter {
             self.circuit.handshake_jitter_secs = v;
         }
+        if let Some(v) = o.stream_window {
+            self.circuit.stream_window_bytes = v;
+        }
+        if let Some(v) = o.max_in_flight {
+            self.circuit.max_in_flight = v;
+        }
         if o.exit {
             self.exit.enabled = true;
         }
@@ -316,6 +351,16 @@ impl Config {
             bail!(
                 "circuit.handshake_jitter_secs must be at least 0 and below the handshake time-out"
             );
+        }
+        let initial = pacom_core::session::INITIAL_STREAM_WINDOW;
+        if !(initial..=MAX_STREAM_WINDOW).contains(&c.stream_window_bytes) {
+            bail!(
+                "circuit.stream_window_bytes must be between {initial} (what peers may send \
+                 before we advertise ours) and {MAX_STREAM_WINDOW}"
+            );
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&c.max_in_flight) {
+            bail!("circuit.max_in_flight must be between 1 and {MAX_IN_FLIGHT}");
         }
         self.exit.check()?;
         self.socks.check()?;
@@ -452,6 +497,9 @@ const RATES_DOC: &str = "
 const CIRCUIT_DOC: &str = "
 # Circuits: ttl of handshake floods, p0 = probability of forwarding to one
 # random neighbour instead of all, k = circuits kept per peer.
+# stream_window_bytes  what one stream may buffer unread here; one stream's
+#                      throughput is at most this over the circuit's round trip
+# max_in_flight        unacknowledged frames (<= 16 KiB each) per session
 ";
 
 const SWARM_DOC: &str = "

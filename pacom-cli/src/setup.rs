@@ -55,6 +55,8 @@ pub fn circuit_config(cfg: &Config) -> pacom_core::session::Config {
         handshake_retries: c.handshake_retries,
         silence_timeout: Duration::from_secs_f64(c.silence_timeout_secs),
         handshake_jitter: Duration::from_secs_f64(c.handshake_jitter_secs),
+        stream_window: c.stream_window_bytes,
+        max_in_flight: c.max_in_flight,
         ..pacom_core::session::Config::default()
     }
 }
