@@ -104,7 +104,8 @@ fn upload_rate(cfg: &Config) -> Option<f64> {
     (r.upload_bytes_per_sec > 0.0).then_some(r.upload_bytes_per_sec)
 }
 
-/// One swarm's runtime configuration.
+/// One configured swarm's runtime configuration: it keeps going when its
+/// PACOM file is used up ([`SwarmConfig::renew`]).
 pub fn swarm_config(
     cfg: &Config,
     key: [u8; 32],
@@ -128,6 +129,7 @@ pub fn swarm_config(
         observer: None,
         timing: LinkTiming::default(),
         leaky_control: None,
+        renew: true,
     }
 }
 

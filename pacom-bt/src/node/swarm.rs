@@ -79,6 +79,11 @@ pub struct SwarmConfig {
     /// empty it answers at most this many requests per second. It breaks
     /// Theorem 1 on purpose, so the test can show it would catch that.
     pub leaky_control: Option<f64>,
+    /// Keep the swarm going (a configured swarm, not one found by
+    /// bootstrapping): re-dial `initial_peers` whenever no link is up, and
+    /// once every block we could exchange is used up, start afresh with a
+    /// new random `initial_fraction` of the pieces instead of leaving.
+    pub renew: bool,
 }
 
 impl SwarmConfig {
@@ -98,6 +103,7 @@ impl SwarmConfig {
             observer: None,
             timing: LinkTiming::default(),
             leaky_control: None,
+            renew: false,
         }
     }
 
@@ -132,6 +138,8 @@ pub struct SwarmProgress {
     pub pieces_total: u32,
     /// PACOM peers with a live link.
     pub links: usize,
+    /// Fresh starts after the file was used up (renewing swarms only).
+    pub renewals: u64,
 }
 
 /// What a status report reads of a swarm owned by another task.
@@ -164,6 +172,7 @@ fn progress_of(state: &SwarmState) -> SwarmProgress {
         pieces_had: p.pieces_had(),
         pieces_total: state.geometry.num_pieces(),
         links: state.live_peers(),
+        renewals: state.renewals(),
     }
 }
 
@@ -202,7 +211,7 @@ fn config_error(what: impl std::fmt::Display) -> SwarmError {
 }
 
 /// A random set of `fraction` of the pieces.
-fn initial_progress(geometry: Geometry, fraction: f64) -> Result<Progress, SwarmError> {
+pub(crate) fn initial_progress(geometry: Geometry, fraction: f64) -> Result<Progress, SwarmError> {
     if !(0.0..=1.0).contains(&fraction) {
         return Err(config_error(format!(
             "initial fraction {fraction} is not in [0, 1]"
@@ -214,6 +223,33 @@ fn initial_progress(geometry: Geometry, fraction: f64) -> Result<Progress, Swarm
         .into_iter()
         .map(|i| i as u32);
     Progress::with_pieces(geometry, pieces).map_err(config_error)
+}
+
+/// Least time between two re-dials of a renewing swarm's peers.
+const REDIAL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Longest wait before re-dialling when no link ended (a refused or
+/// failed dial ends no link).
+const REDIAL_CHECK: Duration = Duration::from_secs(2);
+
+/// Re-dials a renewing swarm's configured peers whenever it has no link,
+/// until the swarm is left.
+async fn redial(state: Arc<SwarmState>, handle: TorrentHandle, peers: Vec<SocketAddr>) {
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = state.idle.notified() => {}
+            _ = tokio::time::sleep(REDIAL_CHECK) => {}
+            _ = shutdown.changed() => {}
+        }
+        if state.is_leaving() {
+            return;
+        }
+        if state.live_peers() == 0 {
+            handle.add_peers(peers.iter().copied());
+            tokio::time::sleep(REDIAL_INTERVAL).await;
+        }
+    }
 }
 
 impl PacomSwarm {
@@ -261,6 +297,7 @@ impl PacomSwarm {
             leaky_control: cfg.leaky_control,
             our_id,
             listen_port: engine.local_addr().port(),
+            renew: cfg.renew.then_some(cfg.initial_fraction),
         }));
         let hook = Arc::new(Claimer {
             state: state.clone(),
@@ -275,11 +312,14 @@ impl PacomSwarm {
         add.peer_id = Some(our_id);
         add.peer_hook = Some(hook);
         add.seed_only = true;
-        add.initial_peers = cfg.initial_peers;
+        add.initial_peers = cfg.initial_peers.clone();
         add.peer_sources = cfg.peer_sources;
         let handle = engine.add_torrent(add).await?;
         if complete {
             state.file_completed();
+        }
+        if cfg.renew && !cfg.initial_peers.is_empty() {
+            tokio::spawn(redial(state.clone(), handle.clone(), cfg.initial_peers));
         }
         Ok(PacomSwarm {
             info_hash,
