@@ -89,7 +89,12 @@ fn a_small_receiver_is_never_sent_more_than_its_window() {
         sim.run_until(t, |_| false);
     }
     let (got, _) = received(&sim, 2, st);
-    assert!(got == data, "stream bytes differ ({} of {})", got.len(), data.len());
+    assert!(
+        got == data,
+        "stream bytes differ ({} of {})",
+        got.len(),
+        data.len()
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ use pacom_core::schedule::{Geometry, PacerConfig, Progress};
 use pacom_core::stats::WireEvent;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::swarm::{initial_progress, LinkTiming, WireObserver};
+use super::swarm::{fresh_progress, LinkTiming, WireObserver};
 use super::{Links, NeighbourId};
 use crate::metainfo::InfoHash;
 
@@ -201,8 +201,8 @@ impl SwarmState {
 
     /// A link task ended; frees its peer's slot unless a newer connection
     /// already took it. When that was the last link of a used-up swarm
-    /// that renews, our progress starts afresh (a new random share of the
-    /// pieces), so the next link has blocks to exchange again. This
+    /// that renews, our progress starts afresh ([`fresh_progress`]), so the
+    /// next link has blocks to exchange again. This
     /// happens under the table's lock: no link is admitted in between.
     pub fn release(&self, peer_id: &[u8; 20], token: u64) {
         let mut peers = lock(&self.peers);
@@ -221,16 +221,18 @@ impl SwarmState {
         self.idle.notify_one();
     }
 
-    /// Replaces our progress by a fresh random share; skipped when that
-    /// share would be the whole file (a full seeder has nothing to renew).
+    /// Replaces our progress by a fresh share ([`fresh_progress`]); skipped
+    /// when that share would be the whole file (nothing to exchange).
     fn start_afresh(&self, fraction: f64) {
-        let Ok(fresh) = initial_progress(self.geometry, fraction) else {
+        let mut progress = self.progress();
+        let Ok(fresh) = fresh_progress(&progress, fraction) else {
             return;
         };
         if fresh.is_complete() {
             return;
         }
-        *self.progress() = fresh;
+        *progress = fresh;
+        drop(progress);
         self.exhausted.store(false, Ordering::Release);
         self.completed.store(false, Ordering::Release);
         let n = self.renewals.fetch_add(1, Ordering::Relaxed) + 1;

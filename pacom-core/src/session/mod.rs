@@ -21,9 +21,7 @@ mod reliable;
 mod stream;
 mod timers;
 
-pub use config::{
-    Config, DEFAULT_HANDSHAKE_JITTER, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STREAM_WINDOW,
-};
+pub use config::{Config, DEFAULT_HANDSHAKE_JITTER, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STREAM_WINDOW};
 pub use event::{Event, FailReason, MessageId, SessionId, StreamId};
 pub use frame::{Frame, FrameError, SeqBody};
 pub use node::{Node, NodeError, NodeStats, RelayState, StreamBuffers};
