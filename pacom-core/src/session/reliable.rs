@@ -315,10 +315,8 @@ impl Session {
                 data,
             } => self.on_fragment(msg_id, total_len, md5, offset, data, cfg, events),
             SeqBody::StreamOpen { stream } => {
-                if !self.streams.contains_key(&stream) {
-                    let s = Stream::new(cfg.stream_window);
-                    let advert = s.opening_advert();
-                    self.streams.insert(stream, s);
+                if let std::collections::btree_map::Entry::Vacant(e) = self.streams.entry(stream) {
+                    let advert = e.insert(Stream::new(cfg.stream_window)).opening_advert();
                     if let Some(max_offset) = advert {
                         self.push_seq(SeqBody::StreamWindow { stream, max_offset }, None);
                     }
