@@ -34,6 +34,7 @@ fn swarm(file: &Arc<PacomFile>, peers: Vec<std::net::SocketAddr>) -> SwarmConfig
         observer: None,
         timing: pacom_bt::node::LinkTiming::default(),
         leaky_control: None,
+        renew: false,
     }
 }
 

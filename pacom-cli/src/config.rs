@@ -80,11 +80,36 @@ pub struct Circuit {
     /// circuits do not follow the lowest-delay links.
     #[serde(default = "default_handshake_window")]
     pub handshake_window_secs: f64,
+    /// Receive window of each stream: what a stream may buffer here, and
+    /// over the circuit's round trip the cap of one stream's throughput.
+    #[serde(default = "default_stream_window")]
+    pub stream_window_bytes: u64,
+    /// Unacknowledged frames (up to 16 KiB each, kept for resending) per session.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Obsolete (the random handshake delay gave way to the window above):
+    /// read so that older config files still load, then ignored.
+    #[serde(default, skip_serializing)]
+    pub handshake_jitter_secs: Option<f64>,
 }
 
 fn default_handshake_window() -> f64 {
     pacom_core::session::DEFAULT_HANDSHAKE_WINDOW.as_secs_f64()
 }
+
+fn default_stream_window() -> u64 {
+    pacom_core::session::DEFAULT_STREAM_WINDOW
+}
+
+fn default_max_in_flight() -> usize {
+    pacom_core::session::DEFAULT_MAX_IN_FLIGHT
+}
+
+/// Largest accepted stream window: a peer may make us buffer this much per stream.
+const MAX_STREAM_WINDOW: u64 = 1 << 30;
+
+/// Largest accepted `max_in_flight` (16 GiB of frames kept for resending).
+const MAX_IN_FLIGHT: usize = 1 << 20;
 
 impl Default for Circuit {
     fn default() -> Self {
@@ -97,6 +122,9 @@ impl Default for Circuit {
             handshake_retries: d.handshake_retries,
             silence_timeout_secs: d.silence_timeout.as_secs_f64(),
             handshake_window_secs: d.handshake_window.as_secs_f64(),
+            stream_window_bytes: d.stream_window,
+            max_in_flight: d.max_in_flight,
+            handshake_jitter_secs: None,
         }
     }
 }
@@ -182,6 +210,12 @@ pub struct Overrides {
     /// circuit's previous hop among the fewest-hop ones.
     #[arg(long, env = "PACOM_HANDSHAKE_WINDOW")]
     pub handshake_window: Option<f64>,
+    /// Receive window of each stream in bytes (at least 262144).
+    #[arg(long, env = "PACOM_STREAM_WINDOW")]
+    pub stream_window: Option<u64>,
+    /// Unacknowledged frames in flight per session.
+    #[arg(long, env = "PACOM_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Serve as an exit: connect to destinations for others' streams.
     #[arg(long, env = "PACOM_EXIT")]
     pub exit: bool,
@@ -227,6 +261,13 @@ impl Config {
         })?;
         cfg.check()
             .with_context(|| format!("invalid config {}", path.display()))?;
+        if cfg.circuit.handshake_jitter_secs.is_some() {
+            tracing::warn!(
+                "config {}: circuit.handshake_jitter_secs is obsolete and ignored; \
+                 circuit.handshake_window_secs now keeps circuits off the lowest-delay links",
+                path.display()
+            );
+        }
         Ok(cfg)
     }
 
@@ -270,6 +311,12 @@ impl Config {
         }
         if let Some(v) = o.handshake_window {
             self.circuit.handshake_window_secs = v;
+        }
+        if let Some(v) = o.stream_window {
+            self.circuit.stream_window_bytes = v;
+        }
+        if let Some(v) = o.max_in_flight {
+            self.circuit.max_in_flight = v;
         }
         if o.exit {
             self.exit.enabled = true;
@@ -321,6 +368,16 @@ impl Config {
                  one window",
                 c.handshake_timeout_secs
             );
+        }
+        let initial = pacom_core::session::INITIAL_STREAM_WINDOW;
+        if !(initial..=MAX_STREAM_WINDOW).contains(&c.stream_window_bytes) {
+            bail!(
+                "circuit.stream_window_bytes must be between {initial} (what peers may send \
+                 before we advertise ours) and {MAX_STREAM_WINDOW}"
+            );
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&c.max_in_flight) {
+            bail!("circuit.max_in_flight must be between 1 and {MAX_IN_FLIGHT}");
         }
         self.exit.check()?;
         self.socks.check()?;
@@ -457,6 +514,12 @@ const RATES_DOC: &str = "
 const CIRCUIT_DOC: &str = "
 # Circuits: ttl of handshake floods, p0 = probability of forwarding to one
 # random neighbour instead of all, k = circuits kept per peer.
+# handshake_window_secs  how long a node gathers a handshake's copies before
+#                      it picks the circuit's previous hop at random among the
+#                      fewest-hop ones (costs this much set-up time per hop)
+# stream_window_bytes  what one stream may buffer unread here; one stream's
+#                      throughput is at most this over the circuit's round trip
+# max_in_flight        unacknowledged frames (<= 16 KiB each) per session
 ";
 
 const SWARM_DOC: &str = "
@@ -483,4 +546,37 @@ pub fn parse_date(s: &str) -> Result<pacom_core::bootstrap::UtcDate> {
         bail!("date {s:?} is not YYYY-MM-DD");
     };
     pacom_core::bootstrap::UtcDate::from_ymd(y, m, d).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_files_with_the_obsolete_jitter_key_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let listen = "127.0.0.1:6881".parse().unwrap();
+        let text = Config::new(listen, ModeName::Public, None)
+            .render()
+            .unwrap();
+        assert!(!text.contains("handshake_jitter_secs"), "{text}");
+        let old = text.replace("[circuit]\n", "[circuit]\nhandshake_jitter_secs = 1.0\n");
+        assert_ne!(old, text, "no [circuit] table in {text}");
+        std::fs::write(&path, old).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.circuit.handshake_jitter_secs, Some(1.0));
+        let fresh = Circuit::default();
+        assert_eq!(
+            cfg.circuit.handshake_window_secs,
+            fresh.handshake_window_secs
+        );
+        // Other unknown keys are still refused.
+        std::fs::write(
+            &path,
+            text.replace("[circuit]\n", "[circuit]\nwhatever = 1\n"),
+        )
+        .unwrap();
+        assert!(Config::load(&path).is_err());
+    }
 }

@@ -55,6 +55,8 @@ pub fn circuit_config(cfg: &Config) -> pacom_core::session::Config {
         handshake_retries: c.handshake_retries,
         silence_timeout: Duration::from_secs_f64(c.silence_timeout_secs),
         handshake_window: Duration::from_secs_f64(c.handshake_window_secs),
+        stream_window: c.stream_window_bytes,
+        max_in_flight: c.max_in_flight,
         ..pacom_core::session::Config::default()
     }
 }
@@ -102,7 +104,8 @@ fn upload_rate(cfg: &Config) -> Option<f64> {
     (r.upload_bytes_per_sec > 0.0).then_some(r.upload_bytes_per_sec)
 }
 
-/// One swarm's runtime configuration.
+/// One configured swarm's runtime configuration: it keeps going when its
+/// PACOM file is used up ([`SwarmConfig::renew`]).
 pub fn swarm_config(
     cfg: &Config,
     key: [u8; 32],
@@ -126,6 +129,7 @@ pub fn swarm_config(
         observer: None,
         timing: LinkTiming::default(),
         leaky_control: None,
+        renew: true,
     }
 }
 

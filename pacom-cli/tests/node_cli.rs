@@ -5,6 +5,7 @@
 //! delivered after restart. Plus bad user input: one-line errors, no panics.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -173,4 +174,47 @@ fn bad_input_gives_one_line_errors() {
     fails_with(pacom(dir, &["run"]), "corrupt config");
     std::fs::write(dir.join("contacts.toml"), "= nonsense").unwrap();
     fails_with(pacom(dir, &["contacts", "list"]), "corrupt contacts");
+}
+
+/// The stream window and frames in flight come from `pacom init` flags or
+/// the environment, land in `[circuit]`, and are checked.
+#[test]
+fn stream_window_and_in_flight_are_configurable_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pacom"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["init", "--max-in-flight", "512"])
+        .env("PACOM_STREAM_WINDOW", "4194304")
+        .env_remove("PACOM_DATA_DIR")
+        .output()
+        .expect("run pacom");
+    assert!(out.status.success(), "init: {}", text(&out.stderr));
+    let cfg = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    assert!(cfg.contains("stream_window_bytes = 4194304"), "{cfg}");
+    assert!(cfg.contains("max_in_flight = 512"), "{cfg}");
+
+    let other = tempfile::tempdir().unwrap();
+    fails_with(
+        pacom(other.path(), &["init", "--stream-window", "65536"]),
+        "stream_window_bytes",
+    );
+    fails_with(
+        pacom(other.path(), &["init", "--max-in-flight", "0"]),
+        "max_in_flight",
+    );
+    // A config written before these keys existed still loads (defaults).
+    let old = cfg
+        .lines()
+        .filter(|l| !l.starts_with("stream_window_bytes") && !l.starts_with("max_in_flight"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("config.toml"), old).unwrap();
+    fails_with(
+        pacom(
+            dir.path(),
+            &["socks", "--listen", "127.0.0.1:0", "--exit", "nobody"],
+        ),
+        "unknown contact",
+    );
 }

@@ -9,10 +9,15 @@
 //! built in; the table says which.
 //!
 //! Every block a link downloads, data or cover, uses up one block of the
-//! PACOM file, so at unlimited pacing the files must be large enough to
-//! outlast the chain's start and the downloads: `PACOM_BENCH_FILE_MIB`
-//! (default 1024) sets their size. A chain whose files ran out first shows
-//! as a failed row with curl's error.
+//! PACOM file; a used-up configured swarm starts afresh (its links drop
+//! and come back, and circuits over them are rebuilt), so larger files
+//! (`PACOM_BENCH_FILE_MIB`, default 1024) mean fewer such breaks during a
+//! download at fast pacing. A failed download shows as a failed row with
+//! curl's error.
+//!
+//! The nodes inherit the environment, so `PACOM_STREAM_WINDOW` and
+//! `PACOM_MAX_IN_FLIGHT` (or any other `pacom run` setting) apply to all
+//! four; the table's heading names the two.
 
 mod common;
 
@@ -127,12 +132,15 @@ fn main() {
         ),
         ("unlimited pacing".to_string(), "0".to_string()),
     ];
-    // `PACOM_BENCH_RATES=5000,8000` measures those link rates instead: fast
-    // but finite pacing, whose PACOM files outlast the chain's start.
+    // `PACOM_BENCH_RATES=5000,10000,0` measures those link rates instead
+    // (0: unlimited).
     if let Ok(rates) = std::env::var("PACOM_BENCH_RATES") {
         pacings = rates
             .split(',')
-            .map(|r| (format!("{r} blocks/s"), r.trim().to_string()))
+            .map(|r| match r.trim() {
+                "0" => ("unlimited pacing".to_string(), "0".to_string()),
+                r => (format!("{r} blocks/s"), r.to_string()),
+            })
             .collect();
     }
     let mut rows = Vec::new();
@@ -166,8 +174,18 @@ fn main() {
     } else {
         "release"
     };
+    let setting = |var: &str, default: String| std::env::var(var).unwrap_or(default);
+    let window = setting(
+        "PACOM_STREAM_WINDOW",
+        pacom_core::session::DEFAULT_STREAM_WINDOW.to_string(),
+    );
+    let in_flight = setting(
+        "PACOM_MAX_IN_FLIGHT",
+        pacom_core::session::DEFAULT_MAX_IN_FLIGHT.to_string(),
+    );
     println!(
-        "SOCKS benchmark ({profile} profile, {} MiB over HTTP, loopback, PACOM files {file_mib} MiB)",
+        "SOCKS benchmark ({profile} profile, {} MiB over HTTP, loopback, PACOM files {file_mib} MiB, \
+         stream window {window} bytes, {in_flight} frames in flight)",
         len >> 20
     );
     println!(

@@ -283,7 +283,9 @@ fn slow_reader_holds_the_sender_back(
     port: u16,
     data: &[u8],
 ) {
-    const WINDOW: u64 = 256 * 1024;
+    const WINDOW: u64 = pacom_core::session::DEFAULT_STREAM_WINDOW;
+    // The node's driver makes a stream writer wait above 256 KiB unsent.
+    const WRITE_LIMIT: u64 = 256 * 1024;
     let mut s = TcpStream::connect(socks).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let host = b"files.pacom.test";
@@ -324,7 +326,7 @@ fn slow_reader_holds_the_sender_back(
         "alice holds {max_unread} unread bytes"
     );
     assert!(
-        max_unsent <= 2 * WINDOW,
+        max_unsent <= 2 * WRITE_LIMIT,
         "dave holds {max_unsent} unsent bytes"
     );
     s.read_to_end(&mut got).unwrap();

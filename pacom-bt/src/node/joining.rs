@@ -448,6 +448,7 @@ impl Runner {
             observer: None,
             timing: tpl.timing,
             leaky_control: None,
+            renew: false,
         };
         let swarm = match PacomSwarm::join(&self.engine, &self.links, cfg).await {
             Ok(s) => Some(s),

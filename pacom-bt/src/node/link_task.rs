@@ -143,6 +143,9 @@ async fn run(state: Arc<SwarmState>, peer: ClaimedPeer) {
         Err(e) => e,
     };
     lock(&link).close();
+    if matches!(reason, LinkTaskError::Starved) {
+        state.link_starved();
+    }
     tracing::debug!(%addr, neighbour = id.0, reason = %reason, "PACOM link down");
     state.links.unregister(id, reason.to_string());
     state.release(&their_id, admission.token);

@@ -79,6 +79,12 @@ pub struct SwarmConfig {
     /// empty it answers at most this many requests per second. It breaks
     /// Theorem 1 on purpose, so the test can show it would catch that.
     pub leaky_control: Option<f64>,
+    /// Keep the swarm going (a configured swarm, not one found by
+    /// bootstrapping): re-dial `initial_peers` whenever no link is up, and
+    /// once every block we could exchange is used up, start afresh (every
+    /// piece we lacked plus a random `initial_fraction` of those we had)
+    /// instead of leaving.
+    pub renew: bool,
 }
 
 impl SwarmConfig {
@@ -98,6 +104,7 @@ impl SwarmConfig {
             observer: None,
             timing: LinkTiming::default(),
             leaky_control: None,
+            renew: false,
         }
     }
 
@@ -132,6 +139,8 @@ pub struct SwarmProgress {
     pub pieces_total: u32,
     /// PACOM peers with a live link.
     pub links: usize,
+    /// Fresh starts after the file was used up (renewing swarms only).
+    pub renewals: u64,
 }
 
 /// What a status report reads of a swarm owned by another task.
@@ -164,6 +173,7 @@ fn progress_of(state: &SwarmState) -> SwarmProgress {
         pieces_had: p.pieces_had(),
         pieces_total: state.geometry.num_pieces(),
         links: state.live_peers(),
+        renewals: state.renewals(),
     }
 }
 
@@ -216,6 +226,47 @@ fn initial_progress(geometry: Geometry, fraction: f64) -> Result<Progress, Swarm
     Progress::with_pieces(geometry, pieces).map_err(config_error)
 }
 
+/// Least time between two re-dials of a renewing swarm's peers.
+const REDIAL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Longest wait before re-dialling when no link ended (a refused or
+/// failed dial ends no link).
+const REDIAL_CHECK: Duration = Duration::from_millis(500);
+
+/// Re-dials a renewing swarm's configured peers whenever it has no link,
+/// until the swarm is left.
+async fn redial(state: Arc<SwarmState>, handle: TorrentHandle, peers: Vec<SocketAddr>) {
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = state.idle.notified() => {}
+            _ = tokio::time::sleep(REDIAL_CHECK) => {}
+            _ = shutdown.changed() => {}
+        }
+        if state.is_leaving() {
+            return;
+        }
+        if state.live_peers() == 0 {
+            handle.add_peers(peers.iter().copied());
+            tokio::time::sleep(REDIAL_INTERVAL).await;
+        }
+    }
+}
+
+/// The share of pieces a used-up swarm starts afresh with: every piece
+/// we lacked, plus a random `fraction` of those we had. The peers we ran
+/// out against hold no more than we did, so they can take all the pieces
+/// we lacked from us and we the rest from them: about twice as many
+/// blocks to exchange as a fresh random share would leave.
+pub(crate) fn fresh_progress(old: &Progress, fraction: f64) -> Result<Progress, SwarmError> {
+    let geometry = *old.geometry();
+    let (had, lacked): (Vec<u32>, Vec<u32>) =
+        (0..geometry.num_pieces()).partition(|p| old.has_piece(*p));
+    let k = ((had.len() as f64 * fraction).round() as usize).min(had.len());
+    let kept = sample(&mut OsRng, had.len(), k).into_iter().map(|i| had[i]);
+    Progress::with_pieces(geometry, lacked.into_iter().chain(kept)).map_err(config_error)
+}
+
 impl PacomSwarm {
     /// Adds the PACOM file to the engine and starts claiming PACOM peers;
     /// their links are registered in `links`.
@@ -261,6 +312,7 @@ impl PacomSwarm {
             leaky_control: cfg.leaky_control,
             our_id,
             listen_port: engine.local_addr().port(),
+            renew: cfg.renew.then_some(cfg.initial_fraction),
         }));
         let hook = Arc::new(Claimer {
             state: state.clone(),
@@ -275,11 +327,14 @@ impl PacomSwarm {
         add.peer_id = Some(our_id);
         add.peer_hook = Some(hook);
         add.seed_only = true;
-        add.initial_peers = cfg.initial_peers;
+        add.initial_peers = cfg.initial_peers.clone();
         add.peer_sources = cfg.peer_sources;
         let handle = engine.add_torrent(add).await?;
         if complete {
             state.file_completed();
+        }
+        if cfg.renew && !cfg.initial_peers.is_empty() {
+            tokio::spawn(redial(state.clone(), handle.clone(), cfg.initial_peers));
         }
         Ok(PacomSwarm {
             info_hash,
@@ -325,5 +380,26 @@ impl PacomSwarm {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.handle.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_start_takes_every_piece_we_lacked_and_a_share_of_the_rest() {
+        let geometry = Geometry::new(64 * 16384, 16384, BLOCK_SIZE).unwrap();
+        let old = Progress::with_pieces(geometry, 0..48).unwrap();
+        let fresh = fresh_progress(&old, 0.5).unwrap();
+        assert!(
+            (48..64).all(|p| fresh.has_piece(p)),
+            "every piece we lacked"
+        );
+        let kept = (0..48).filter(|p| fresh.has_piece(*p)).count();
+        assert_eq!(kept, 24, "half of the pieces we had");
+        // A complete file starts afresh with a random half.
+        let full = Progress::with_pieces(geometry, 0..64).unwrap();
+        assert_eq!(fresh_progress(&full, 0.5).unwrap().pieces_had(), 32);
     }
 }

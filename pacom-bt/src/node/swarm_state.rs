@@ -17,9 +17,9 @@ use pacom_core::link::LinkConfig;
 use pacom_core::pacom_file::PacomFile;
 use pacom_core::schedule::{Geometry, PacerConfig, Progress};
 use pacom_core::stats::WireEvent;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
-use super::swarm::{LinkTiming, WireObserver};
+use super::swarm::{fresh_progress, LinkTiming, WireObserver};
 use super::{Links, NeighbourId};
 use crate::metainfo::InfoHash;
 
@@ -72,6 +72,15 @@ pub(crate) struct SwarmState {
     peers: Mutex<HashMap<[u8; 20], Slot>>,
     next_token: AtomicU64,
     completed: AtomicBool,
+    /// `Some(initial fraction)`: a configured swarm that starts afresh when
+    /// used up (see [`SwarmState::release`]); `None`: one joined by
+    /// bootstrapping, which the node leaves for another.
+    renew: Option<f64>,
+    /// A link starved, or the file completed, since the last fresh start.
+    exhausted: AtomicBool,
+    renewals: AtomicU64,
+    /// Told whenever the last link of the swarm ended.
+    pub idle: Notify,
 }
 
 /// Whether a connection to `their_id` is the one both ends keep: the one
@@ -106,6 +115,7 @@ pub(crate) struct SwarmParts {
     pub leaky_control: Option<f64>,
     pub our_id: [u8; 20],
     pub listen_port: u16,
+    pub renew: Option<f64>,
 }
 
 impl SwarmState {
@@ -130,6 +140,10 @@ impl SwarmState {
             peers: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
             completed: AtomicBool::new(false),
+            renew: p.renew,
+            exhausted: AtomicBool::new(false),
+            renewals: AtomicU64::new(0),
+            idle: Notify::new(),
         }
     }
 
@@ -186,12 +200,53 @@ impl SwarmState {
     }
 
     /// A link task ended; frees its peer's slot unless a newer connection
-    /// already took it.
+    /// already took it. When that was the last link of a used-up swarm
+    /// that renews, our progress starts afresh ([`fresh_progress`]), so the
+    /// next link has blocks to exchange again. This
+    /// happens under the table's lock: no link is admitted in between.
     pub fn release(&self, peer_id: &[u8; 20], token: u64) {
         let mut peers = lock(&self.peers);
         if peers.get(peer_id).is_some_and(|s| s.token == token) {
             peers.remove(peer_id);
         }
+        if !peers.is_empty() {
+            return;
+        }
+        if let Some(fraction) = self.renew {
+            if !self.is_leaving() && self.exhausted.load(Ordering::Acquire) {
+                self.start_afresh(fraction);
+            }
+        }
+        drop(peers);
+        self.idle.notify_one();
+    }
+
+    /// Replaces our progress by a fresh share ([`fresh_progress`]); skipped
+    /// when that share would be the whole file (nothing to exchange).
+    fn start_afresh(&self, fraction: f64) {
+        let mut progress = self.progress();
+        let Ok(fresh) = fresh_progress(&progress, fraction) else {
+            return;
+        };
+        if fresh.is_complete() {
+            return;
+        }
+        *progress = fresh;
+        drop(progress);
+        self.exhausted.store(false, Ordering::Release);
+        self.completed.store(false, Ordering::Release);
+        let n = self.renewals.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(swarm = %self.info_hash, renewals = n, "PACOM file used up: starting afresh");
+    }
+
+    /// A link ran out of blocks to request: the swarm is used up for us.
+    pub fn link_starved(&self) {
+        self.exhausted.store(true, Ordering::Release);
+    }
+
+    /// Fresh starts so far (see [`SwarmState::release`]).
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
     }
 
     /// PACOM peers with a live link.
@@ -210,9 +265,11 @@ impl SwarmState {
     /// swarm can request a block any more, so none can carry a frame to us:
     /// they close now (and new ones are refused) so the circuits over them
     /// move to other links at once instead of stalling until their silence
-    /// timeout; the node rejoins elsewhere (paper §3.3).
+    /// timeout; the node rejoins elsewhere (paper §3.3), or a configured
+    /// swarm starts afresh once its last link is gone.
     pub fn file_completed(&self) {
         if !self.completed.swap(true, Ordering::AcqRel) {
+            self.exhausted.store(true, Ordering::Release);
             for slot in lock(&self.peers).values() {
                 let _ = slot.cmd.send(LinkCmd::Close(COMPLETE.into()));
             }

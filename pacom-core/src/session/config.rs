@@ -7,6 +7,18 @@ use std::time::Duration;
 /// delays up to ~100 ms each), small against the handshake time-out.
 pub const DEFAULT_HANDSHAKE_WINDOW: Duration = Duration::from_millis(500);
 
+/// Default of [`Config::stream_window`]. A window is refilled once half
+/// of it is consumed, so about 1.5 MiB is in flight: at the ~10 ms round
+/// trip of a loaded three-hop loopback circuit, 256 KiB held one stream
+/// near 19 MB/s whatever the links' pacing; 2 MiB lets it fill 5000
+/// blocks/s links. A stream buffers at most this much on the receiving side.
+pub const DEFAULT_STREAM_WINDOW: u64 = 2 * 1024 * 1024;
+
+/// Default of [`Config::max_in_flight`]: 256 frames of up to 16 KiB, so a
+/// session's sender keeps up to 4 MiB for resending: room for the default
+/// window of two busy streams.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
 /// Configuration of a [`super::Node`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -51,11 +63,20 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Largest data bytes in one frame (the payload of one data cell).
     pub max_fragment: usize,
-    /// Most unacknowledged frames in flight per session.
+    /// Most unacknowledged frames in flight per session. Each is kept for
+    /// retransmission, so a session's sender holds up to this many times
+    /// `max_fragment` bytes; with one busy stream, throughput is at most
+    /// that over the round trip.
     pub max_in_flight: usize,
     /// Largest incoming message we reassemble.
     pub max_message_len: u64,
-    /// Initial per-stream receive window, in bytes.
+    /// Per-stream receive window, in bytes: the most stream data we let the
+    /// peer send beyond what the application consumed, so the most a
+    /// stream buffers on the receiving side. One stream's throughput is at
+    /// most this over the circuit's round trip. Below
+    /// [`super::INITIAL_STREAM_WINDOW`] it is safe only in a network whose
+    /// nodes all use the same window; above it, it is advertised as each
+    /// stream opens.
     pub stream_window: u64,
     /// Whether the application reports stream bytes it consumed
     /// ([`super::Node::stream_consumed`]) instead of every byte counting as
@@ -84,9 +105,9 @@ impl Default for Config {
             keepalive: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_fragment: 16 * 1024,
-            max_in_flight: 64,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_message_len: 256 * 1024 * 1024,
-            stream_window: 256 * 1024,
+            stream_window: DEFAULT_STREAM_WINDOW,
             app_credits_streams: false,
         }
     }

@@ -21,8 +21,9 @@ mod reliable;
 mod stream;
 mod timers;
 
-pub use config::{Config, DEFAULT_HANDSHAKE_WINDOW};
+pub use config::{Config, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_MAX_IN_FLIGHT, DEFAULT_STREAM_WINDOW};
 pub use event::{Event, FailReason, MessageId, SessionId, StreamId};
 pub use frame::{Frame, FrameError, SeqBody};
 pub use node::{Node, NodeError, NodeStats, RelayState, StreamBuffers};
 pub use reliable::{CircKey, SessionError};
+pub use stream::INITIAL_STREAM_WINDOW;

@@ -315,9 +315,12 @@ impl Session {
                 data,
             } => self.on_fragment(msg_id, total_len, md5, offset, data, cfg, events),
             SeqBody::StreamOpen { stream } => {
-                self.streams
-                    .entry(stream)
-                    .or_insert_with(|| Stream::new(cfg.stream_window));
+                if let std::collections::btree_map::Entry::Vacant(e) = self.streams.entry(stream) {
+                    let advert = e.insert(Stream::new(cfg.stream_window)).opening_advert();
+                    if let Some(max_offset) = advert {
+                        self.push_seq(SeqBody::StreamWindow { stream, max_offset }, None);
+                    }
+                }
                 events.push_back(Event::StreamOpened {
                     session: self.id,
                     stream: StreamId(stream),
@@ -403,8 +406,19 @@ impl Session {
     pub fn open_stream(&mut self, cfg: &Config) -> StreamId {
         let id = self.next_stream;
         self.next_stream += 2;
-        self.streams.insert(id, Stream::new(cfg.stream_window));
+        let s = Stream::new(cfg.stream_window);
+        let advert = s.opening_advert();
+        self.streams.insert(id, s);
         self.push_seq(SeqBody::StreamOpen { stream: id }, None);
+        if let Some(max_offset) = advert {
+            self.push_seq(
+                SeqBody::StreamWindow {
+                    stream: id,
+                    max_offset,
+                },
+                None,
+            );
+        }
         StreamId(id)
     }
 

@@ -2,6 +2,12 @@
 
 use std::collections::VecDeque;
 
+/// Receive window both ends of a new stream may count on before the other
+/// advertises its own: the window every node granted before it became
+/// configurable, so nodes with any configured window interoperate. A node
+/// whose window is larger advertises it as the stream opens.
+pub const INITIAL_STREAM_WINDOW: u64 = 256 * 1024;
+
 /// One bidirectional byte stream. The peer may send up to `peer_max`; we
 /// advertise `recv_max` and widen it as the application consumes data.
 pub struct Stream {
@@ -20,11 +26,14 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// A stream whose receive window is `window`. Until the peer advertises
+    /// its window we assume the smaller of ours and [`INITIAL_STREAM_WINDOW`]
+    /// (a network whose nodes all use one smaller window stays within it).
     pub fn new(window: u64) -> Self {
         Stream {
             send_buf: VecDeque::new(),
             sent: 0,
-            peer_max: window,
+            peer_max: window.min(INITIAL_STREAM_WINDOW),
             fin_requested: false,
             fin_sent: false,
             peer_fin: false,
@@ -34,6 +43,12 @@ impl Stream {
             window,
             overruns: 0,
         }
+    }
+
+    /// The window edge to advertise as the stream opens: ours when it is
+    /// larger than what the peer assumes without being told.
+    pub fn opening_advert(&self) -> Option<u64> {
+        (self.window > INITIAL_STREAM_WINDOW).then_some(self.recv_max)
     }
 
     /// Up to `max` bytes the peer's window allows us to send now.
@@ -82,6 +97,15 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_window_is_advertised_and_not_assumed() {
+        let big = Stream::new(4 * INITIAL_STREAM_WINDOW);
+        assert_eq!(big.peer_max, INITIAL_STREAM_WINDOW);
+        assert_eq!(big.opening_advert(), Some(4 * INITIAL_STREAM_WINDOW));
+        assert_eq!(Stream::new(INITIAL_STREAM_WINDOW).opening_advert(), None);
+        assert_eq!(Stream::new(1000).peer_max, 1000);
+    }
 
     #[test]
     fn window_limits_and_reopens() {
