@@ -223,10 +223,22 @@ fn curl_through_three_hops_remote_resolution_and_refusal() {
     eprintln!("whole test {:?}", t0.elapsed());
 }
 
+/// A `pacom socks` process, killed if the test fails before it is stopped.
+struct Front(Option<Child>);
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Starts `pacom socks` on `node`'s data directory; returns it and its address.
-fn socks_front(node: &Node, exits: &[&str]) -> (Child, String) {
+fn socks_front(node: &Node, exits: &[&str]) -> (Front, String) {
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pacom"))
+    let child = Command::new(env!("CARGO_BIN_EXE_pacom"))
         .arg("--data-dir")
         .arg(node.path())
         .args(["socks", "--listen", &addr])
@@ -235,15 +247,17 @@ fn socks_front(node: &Node, exits: &[&str]) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn pacom socks");
+    let mut front = Front(Some(child));
+    let stdout = front.0.as_mut().and_then(|c| c.stdout.take()).unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), format!("socks5 proxy listening on {addr}"));
-    (child, addr)
+    (front, addr)
 }
 
-fn stop_front(child: &mut Child) {
+/// Stops the front-end with SIGTERM and checks it exits cleanly.
+fn stop_front(front: &mut Front) {
+    let mut child = front.0.take().expect("front-end already stopped");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
