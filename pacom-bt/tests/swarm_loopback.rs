@@ -139,9 +139,18 @@ async fn paced_link_carries_bytes_and_observer_sees_every_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_request_closes_only_that_link() {
-    let f = file(4 * MIB);
-    let mut a = node(f.clone(), Vec::new(), |_| {}).await;
-    let mut b = node(f.clone(), vec![a.engine.local_addr()], |_| {}).await;
+    // Paced, and a file large enough that the A–B link cannot use up its
+    // blocks (and close as starved) before the test leaves: ~768 blocks
+    // each way at 100 blocks/s.
+    let f = file(48 * MIB);
+    let paced = |c: &mut SwarmConfig| {
+        c.pacer = PacerConfig {
+            rate: Rate::BlocksPerSec(100.0),
+            ..PacerConfig::default()
+        };
+    };
+    let mut a = node(f.clone(), Vec::new(), paced).await;
+    let mut b = node(f.clone(), vec![a.engine.local_addr()], paced).await;
     let na_b = wait_up(&mut a.events).await;
     let nb = wait_up(&mut b.events).await;
 
