@@ -253,20 +253,6 @@ async fn redial(state: Arc<SwarmState>, handle: TorrentHandle, peers: Vec<Socket
     }
 }
 
-/// The share of pieces a used-up swarm starts afresh with: every piece
-/// we lacked, plus a random `fraction` of those we had. The peers we ran
-/// out against hold no more than we did, so they can take all the pieces
-/// we lacked from us and we the rest from them: about twice as many
-/// blocks to exchange as a fresh random share would leave.
-pub(crate) fn fresh_progress(old: &Progress, fraction: f64) -> Result<Progress, SwarmError> {
-    let geometry = *old.geometry();
-    let (had, lacked): (Vec<u32>, Vec<u32>) =
-        (0..geometry.num_pieces()).partition(|p| old.has_piece(*p));
-    let k = ((had.len() as f64 * fraction).round() as usize).min(had.len());
-    let kept = sample(&mut OsRng, had.len(), k).into_iter().map(|i| had[i]);
-    Progress::with_pieces(geometry, lacked.into_iter().chain(kept)).map_err(config_error)
-}
-
 impl PacomSwarm {
     /// Adds the PACOM file to the engine and starts claiming PACOM peers;
     /// their links are registered in `links`.
@@ -380,26 +366,5 @@ impl PacomSwarm {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.handle.shutdown().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fresh_start_takes_every_piece_we_lacked_and_a_share_of_the_rest() {
-        let geometry = Geometry::new(64 * 16384, 16384, BLOCK_SIZE).unwrap();
-        let old = Progress::with_pieces(geometry, 0..48).unwrap();
-        let fresh = fresh_progress(&old, 0.5).unwrap();
-        assert!(
-            (48..64).all(|p| fresh.has_piece(p)),
-            "every piece we lacked"
-        );
-        let kept = (0..48).filter(|p| fresh.has_piece(*p)).count();
-        assert_eq!(kept, 24, "half of the pieces we had");
-        // A complete file starts afresh with a random half.
-        let full = Progress::with_pieces(geometry, 0..64).unwrap();
-        assert_eq!(fresh_progress(&full, 0.5).unwrap().pieces_had(), 32);
     }
 }

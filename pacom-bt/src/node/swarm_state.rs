@@ -17,9 +17,10 @@ use pacom_core::link::LinkConfig;
 use pacom_core::pacom_file::PacomFile;
 use pacom_core::schedule::{Geometry, PacerConfig, Progress};
 use pacom_core::stats::WireEvent;
+use rand::rngs::OsRng;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::swarm::{fresh_progress, LinkTiming, WireObserver};
+use super::swarm::{LinkTiming, WireObserver};
 use super::{Links, NeighbourId};
 use crate::metainfo::InfoHash;
 
@@ -201,7 +202,7 @@ impl SwarmState {
 
     /// A link task ended; frees its peer's slot unless a newer connection
     /// already took it. When that was the last link of a used-up swarm
-    /// that renews, our progress starts afresh ([`fresh_progress`]), so the
+    /// that renews, our progress starts afresh ([`Progress::fresh_share`]), so the
     /// next link has blocks to exchange again. This
     /// happens under the table's lock: no link is admitted in between.
     pub fn release(&self, peer_id: &[u8; 20], token: u64) {
@@ -221,13 +222,12 @@ impl SwarmState {
         self.idle.notify_one();
     }
 
-    /// Replaces our progress by a fresh share ([`fresh_progress`]); skipped
-    /// when that share would be the whole file (nothing to exchange).
+    /// Replaces our progress by a fresh share ([`Progress::fresh_share`]);
+    /// skipped when that share would be the whole file (nothing to
+    /// exchange).
     fn start_afresh(&self, fraction: f64) {
         let mut progress = self.progress();
-        let Ok(fresh) = fresh_progress(&progress, fraction) else {
-            return;
-        };
+        let fresh = progress.fresh_share(fraction, &mut OsRng);
         if fresh.is_complete() {
             return;
         }

@@ -4,6 +4,9 @@
 //! but every member can regenerate the cover file, so it counts as had: our
 //! HAVE messages then progress like any downloader's.
 
+use rand::seq::index::sample;
+use rand::Rng;
+
 use super::{BlockRequest, Geometry, ScheduleError};
 
 /// What receiving one block changed.
@@ -88,6 +91,27 @@ impl Progress {
         self.have_blocks == self.geometry.num_blocks()
     }
 
+    /// The share a used-up swarm starts afresh with: every piece we
+    /// lacked, plus a random `fraction` (clamped to [0, 1]) of those we
+    /// had. The peers we ran out against hold no more than we did, so they
+    /// can take all the pieces we lacked from us and we the rest from
+    /// them: about twice as many blocks to exchange as a fresh random
+    /// share would leave. Depends on the piece set only.
+    pub fn fresh_share(&self, fraction: f64, rng: &mut impl Rng) -> Progress {
+        let n = self.geometry.num_pieces();
+        let (had, lacked): (Vec<u32>, Vec<u32>) = (0..n).partition(|p| self.has_piece(*p));
+        let k = ((had.len() as f64 * fraction.clamp(0.0, 1.0)).round() as usize).min(had.len());
+        let kept = sample(rng, had.len(), k).into_iter().map(|i| had[i]);
+        let mut fresh = Progress::new(self.geometry);
+        for piece in lacked.into_iter().chain(kept) {
+            let first = self.geometry.first_block(piece);
+            for i in first..first + self.geometry.blocks_in_piece(piece) {
+                fresh.mark(i);
+            }
+        }
+        fresh
+    }
+
     /// Records a received block.
     pub fn on_block(&mut self, block: &BlockRequest) -> Result<BlockOutcome, ScheduleError> {
         let index = self.geometry.index_of(block)?;
@@ -138,5 +162,23 @@ mod tests {
         assert_eq!(p.pieces_had(), 4);
         assert_eq!(p.on_block(&g.block(0)).unwrap(), BlockOutcome::default());
         assert!(Progress::with_pieces(g, [4]).is_err());
+    }
+
+    #[test]
+    fn a_fresh_share_takes_every_piece_we_lacked_and_a_share_of_the_rest() {
+        let g = Geometry::new(64 * 16384, 16384, 16384).unwrap();
+        let mut rng = rand::thread_rng();
+        let old = Progress::with_pieces(g, 0..48).unwrap();
+        let fresh = old.fresh_share(0.5, &mut rng);
+        assert!(
+            (48..64).all(|p| fresh.has_piece(p)),
+            "every piece we lacked"
+        );
+        let kept = (0..48).filter(|p| fresh.has_piece(*p)).count();
+        assert_eq!(kept, 24, "half of the pieces we had");
+        // A complete file starts afresh with a random half.
+        let full = Progress::with_pieces(g, 0..64).unwrap();
+        assert_eq!(full.fresh_share(0.5, &mut rng).pieces_had(), 32);
+        assert!(full.fresh_share(1.0, &mut rng).is_complete());
     }
 }
