@@ -316,10 +316,8 @@ impl Session {
             } => self.on_fragment(msg_id, total_len, md5, offset, data, cfg, events),
             SeqBody::StreamOpen { stream } => {
                 if let std::collections::btree_map::Entry::Vacant(e) = self.streams.entry(stream) {
-                    let advert = e.insert(Stream::new(cfg.stream_window)).opening_advert();
-                    if let Some(max_offset) = advert {
-                        self.push_seq(SeqBody::StreamWindow { stream, max_offset }, None);
-                    }
+                    e.insert(Stream::new(cfg.stream_window));
+                    self.advertise_opening_window(stream);
                 }
                 events.push_back(Event::StreamOpened {
                     session: self.id,
@@ -406,20 +404,18 @@ impl Session {
     pub fn open_stream(&mut self, cfg: &Config) -> StreamId {
         let id = self.next_stream;
         self.next_stream += 2;
-        let s = Stream::new(cfg.stream_window);
-        let advert = s.opening_advert();
-        self.streams.insert(id, s);
+        self.streams.insert(id, Stream::new(cfg.stream_window));
         self.push_seq(SeqBody::StreamOpen { stream: id }, None);
-        if let Some(max_offset) = advert {
-            self.push_seq(
-                SeqBody::StreamWindow {
-                    stream: id,
-                    max_offset,
-                },
-                None,
-            );
-        }
+        self.advertise_opening_window(id);
         StreamId(id)
+    }
+
+    /// Tells the peer a new stream's window when it is larger than what
+    /// the peer assumes untold ([`Stream::opening_advert`]).
+    fn advertise_opening_window(&mut self, stream: u32) {
+        if let Some(max_offset) = self.streams.get(&stream).and_then(Stream::opening_advert) {
+            self.push_seq(SeqBody::StreamWindow { stream, max_offset }, None);
+        }
     }
 
     pub fn stream_write(
